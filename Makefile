@@ -1,0 +1,40 @@
+# The two commands of the Quick start: `make run` serves the axis, `make test` runs every check.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup services lint typecheck pytest clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Debian: apt-get install python3.11 python3.11-venv)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+services:
+	@scripts/ensure-services
+
+setup: $(STAMP) services
+	@mkdir -p var/blobs
+
+run: setup
+	$(BIN)/axis migrate
+	@echo "The axis serves on http://127.0.0.1:8080 (health: /healthz, /readyz, metrics: /metrics). Stop it with Ctrl-C."
+	exec $(BIN)/axis serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/python -m pytest
+
+test: setup lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

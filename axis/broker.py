@@ -1,0 +1,113 @@
+"""The RabbitMQ connection of a hub process: robust, retried with growing delays, watched for /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import aio_pika
+from aio_pika.abc import AbstractRobustConnection
+
+from axis.config import mask_url
+
+log = logging.getLogger("axis.broker")
+
+_MIN_DELAY = 0.5
+_MAX_DELAY = 15.0
+
+
+class BrokerUnavailable(Exception):
+    """RabbitMQ cannot be reached right now."""
+
+
+class Broker:
+    """Owns one robust aio-pika connection.
+
+    aio-pika's robust connection reconnects by itself at a fixed interval; a watcher stretches that
+    interval while the broker stays away, so a long outage does not become a tight reconnect loop,
+    and says once which dependency is missing.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._connection: AbstractRobustConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected_once = asyncio.Event()
+        self.last_error: str | None = None
+
+    async def start(self, *, wait: bool = False) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="amqp-connect")
+        if wait:
+            await self._connected_once.wait()
+
+    async def wait_ready(self, timeout: float) -> None:
+        await asyncio.wait_for(self._connected_once.wait(), timeout)
+
+    async def _run(self) -> None:
+        delay = _MIN_DELAY
+        while self._connection is None:
+            try:
+                self._connection = await aio_pika.connect_robust(
+                    self.url, reconnect_interval=_MIN_DELAY, timeout=10
+                )
+            except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "event=rabbitmq_unavailable url=%s retry_in=%.1fs error=%r",
+                    mask_url(self.url),
+                    delay,
+                    self.last_error,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_DELAY)
+        self.last_error = None
+        self._connected_once.set()
+        log.info("event=rabbitmq_connected url=%s", mask_url(self.url))
+        await self._watch(self._connection)
+
+    async def _watch(self, connection: AbstractRobustConnection) -> None:
+        while not connection.is_closed:
+            if connection.connected.is_set():
+                await asyncio.sleep(0.5)
+                continue
+            log.warning("event=rabbitmq_lost url=%s", mask_url(self.url))
+            delay = _MIN_DELAY
+            while not connection.connected.is_set() and not connection.is_closed:
+                connection.reconnect_interval = delay  # type: ignore[attr-defined]
+                try:
+                    await asyncio.wait_for(connection.connected.wait(), delay)
+                except TimeoutError:
+                    delay = min(delay * 2, _MAX_DELAY)
+            connection.reconnect_interval = _MIN_DELAY  # type: ignore[attr-defined]
+            log.info("event=rabbitmq_reconnected url=%s", mask_url(self.url))
+
+    @property
+    def connection(self) -> AbstractRobustConnection:
+        if self._connection is None or not self._connection.connected.is_set():
+            raise BrokerUnavailable(self.last_error or "RabbitMQ is not connected")
+        return self._connection
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connection is not None and self._connection.connected.is_set()
+
+    async def ping(self, timeout: float = 3.0) -> None:
+        """A round trip to the broker: open and close a channel."""
+        connection = self.connection
+        try:
+            channel = await asyncio.wait_for(connection.channel(publisher_confirms=False), timeout)
+            await channel.close()
+        except (TimeoutError, OSError, aio_pika.exceptions.AMQPError, RuntimeError) as exc:
+            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None

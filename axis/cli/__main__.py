@@ -1,0 +1,5 @@
+"""`python -m axis.cli` runs the same command as `axis`."""
+
+from axis.cli.main import main
+
+main()

@@ -1,0 +1,58 @@
+"""The `axis` command: one entry point whose sub-commands a newcomer can guess."""
+
+from __future__ import annotations
+
+import click
+
+from axis.cli.output import emit, fail
+from axis.config import Config, unknown_variables
+from axis.errors import ConfigError
+
+
+def load_config() -> Config:
+    try:
+        return Config.from_env()
+    except ConfigError as exc:
+        fail(exc.message)
+        raise  # unreachable; keeps type checkers content
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """The document axis: signed edXML letters between agencies.
+
+    \b
+    Examples:
+      axis serve                 serve the API on AXIS_LISTEN (default 127.0.0.1:8080)
+      axis migrate --status      show which database migrations are applied
+      axis doc inspect FILE.xml  summarise an edXML package as JSON
+    """
+
+
+@cli.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def config_cmd(as_json: bool) -> None:
+    """Print the effective configuration, secrets masked.
+
+    Example: AXIS_LISTEN=0.0.0.0:9000 axis config
+    """
+    cfg = load_config()
+    data = cfg.masked()
+    for name in unknown_variables():
+        click.echo(f"warning: {name} is not a variable the axis reads", err=True)
+    emit(data, as_json=as_json)
+
+
+def _register() -> None:
+    """Attach the sub-command groups that live in their own modules."""
+    from axis.cli import service
+
+    cli.add_command(service.serve)
+    cli.add_command(service.migrate)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="axis")

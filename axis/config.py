@@ -1,0 +1,148 @@
+"""Configuration of the axis, read from AXIS_* environment variables with defaults that work locally."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from axis.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, str] = {
+    "AXIS_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/axis",
+    "AXIS_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/",
+    "AXIS_BLOB_URL": (PROJECT_ROOT / "var" / "blobs").as_uri(),
+    "AXIS_LISTEN": "127.0.0.1:8080",
+    "AXIS_LOG_FORMAT": "json",
+    "AXIS_LOG_LEVEL": "info",
+    "AXIS_QUEUE_PREFIX": "axis",
+    "AXIS_MAX_DOCUMENT_BYTES": str(512 * 1024 * 1024),
+    "AXIS_PUBLIC_URL": "",
+}
+
+#: Every variable the service reads; docker/compose.yaml is checked against this list.
+KNOWN_VARIABLES = frozenset(DEFAULTS)
+
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    amqp_url: str
+    blob_url: str
+    listen_host: str
+    listen_port: int
+    log_format: str
+    log_level: str
+    queue_prefix: str
+    max_document_bytes: int
+    public_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Read the configuration; a bad value raises ConfigError naming the variable."""
+        source = os.environ if env is None else env
+        values = {k: source.get(k) or DEFAULTS[k] for k in DEFAULTS}
+
+        db = values["AXIS_DATABASE_URL"]
+        if urllib.parse.urlsplit(db).scheme not in ("postgresql", "postgres"):
+            raise ConfigError(
+                "AXIS_DATABASE_URL", f"must be postgresql://user@host:port/db, not {db!r}"
+            )
+        amqp = values["AXIS_AMQP_URL"]
+        if urllib.parse.urlsplit(amqp).scheme not in ("amqp", "amqps"):
+            raise ConfigError(
+                "AXIS_AMQP_URL", f"must be amqp://user:pass@host:port/vhost, not {amqp!r}"
+            )
+        blob = values["AXIS_BLOB_URL"]
+        _check_blob_url(blob)
+        host, port = _parse_listen(values["AXIS_LISTEN"])
+        log_format = values["AXIS_LOG_FORMAT"].lower()
+        if log_format not in ("json", "text"):
+            raise ConfigError("AXIS_LOG_FORMAT", f"must be json or text, not {log_format!r}")
+        log_level = values["AXIS_LOG_LEVEL"].lower()
+        if log_level not in _LOG_LEVELS:
+            raise ConfigError("AXIS_LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}")
+        prefix = values["AXIS_QUEUE_PREFIX"]
+        if not prefix.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ConfigError(
+                "AXIS_QUEUE_PREFIX", "may hold only letters, digits, '-', '_' and '.'"
+            )
+        try:
+            max_bytes = int(values["AXIS_MAX_DOCUMENT_BYTES"])
+            if max_bytes <= 0:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(
+                "AXIS_MAX_DOCUMENT_BYTES", "must be a positive number of bytes"
+            ) from None
+        return cls(
+            database_url=db,
+            amqp_url=amqp,
+            blob_url=blob,
+            listen_host=host,
+            listen_port=port,
+            log_format=log_format,
+            log_level=log_level,
+            queue_prefix=prefix,
+            max_document_bytes=max_bytes,
+            public_url=values["AXIS_PUBLIC_URL"],
+        )
+
+    def masked(self) -> dict[str, str | int]:
+        """The effective configuration with passwords and keys replaced by ***."""
+        out: dict[str, str | int] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = mask_url(value) if f.name.endswith("_url") else value
+        return out
+
+
+def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """AXIS_* variables that the service does not read (often a typo); `axis config` warns of them."""
+    source = os.environ if env is None else env
+    return sorted(k for k in source if k.startswith("AXIS_") and k not in KNOWN_VARIABLES)
+
+
+def mask_url(url: str) -> str:
+    """Hide the password (or S3 secret) of a URL."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _check_blob_url(url: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        if not parts.path:
+            raise ConfigError(
+                "AXIS_BLOB_URL", "file:// URL needs a path, e.g. file:///srv/axis/blobs"
+            )
+        return
+    if parts.scheme in ("s3", "s3+http", "s3+https"):
+        if not (parts.hostname and parts.username and parts.password and parts.path.strip("/")):
+            raise ConfigError("AXIS_BLOB_URL", "S3 URL must be s3://access:secret@host:port/bucket")
+        return
+    raise ConfigError("AXIS_BLOB_URL", f"must start with file:// or s3://, not {url!r}")
+
+
+def _parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ConfigError("AXIS_LISTEN", f"must be HOST:PORT, e.g. 127.0.0.1:8080, not {value!r}")
+    try:
+        number = int(port)
+        if not 0 <= number <= 65535:
+            raise ValueError
+    except ValueError:
+        raise ConfigError("AXIS_LISTEN", f"port must be a number 0-65535, not {port!r}") from None
+    return host.strip("[]"), number

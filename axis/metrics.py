@@ -1,0 +1,15 @@
+"""Prometheus metrics of the hub: one counter or histogram per stage of a letter's path."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "axis_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "axis_http_request_seconds", "Time to answer an HTTP request", ["method", "route"]
+)
+DEPENDENCY_UP = Gauge(
+    "axis_dependency_up", "1 when the dependency answered the last readiness check", ["dependency"]
+)

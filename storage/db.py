@@ -1,0 +1,131 @@
+"""PostgreSQL access: a pool that survives the server going away, and database creation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+log = logging.getLogger("storage.db")
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL cannot be reached right now."""
+
+
+def database_name(url: str) -> str:
+    return urllib.parse.urlsplit(url).path.lstrip("/") or "postgres"
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at another database."""
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path="/" + name))
+
+
+async def ensure_database(url: str) -> bool:
+    """Create the URL's database when it does not exist; True when it was created."""
+    name = database_name(url)
+    conn = await asyncpg.connect(with_database(url, "postgres"))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        try:
+            await conn.execute(f'CREATE DATABASE "{_quote(name)}"')
+        except asyncpg.DuplicateDatabaseError:
+            return False  # another process created it at the same moment
+        return True
+    finally:
+        await conn.close()
+
+
+async def drop_database(url: str) -> None:
+    name = database_name(url)
+    conn = await asyncpg.connect(with_database(url, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{_quote(name)}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _quote(name: str) -> str:
+    if '"' in name or "\x00" in name:
+        raise ValueError(f"bad database name {name!r}")
+    return name
+
+
+class Database:
+    """A lazily (re)connecting asyncpg pool.
+
+    The pool is opened in the background with growing delays while PostgreSQL is down, so the
+    service starts anyway and becomes ready on its own once the server answers. asyncpg drops
+    broken connections from the pool, so a restart of the server heals without intervention.
+    """
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.url = url
+        self._min = min_size
+        self._max = max_size
+        self._pool: asyncpg.Pool | None = None
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.last_error: str | None = None
+
+    async def start(self, *, wait: bool = False) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._connect_loop(), name="db-connect")
+        if wait:
+            await self._ready.wait()
+
+    async def _connect_loop(self) -> None:
+        delay = 0.5
+        while self._pool is None:
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self.url, min_size=self._min, max_size=self._max, command_timeout=60
+                )
+                self.last_error = None
+                self._ready.set()
+                log.info("event=db_connected database=%s", database_name(self.url))
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("event=db_unavailable retry_in=%.1fs error=%r", delay, self.last_error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise DatabaseUnavailable(self.last_error or "PostgreSQL is not connected yet")
+        return self._pool
+
+    async def wait_ready(self, timeout: float) -> None:
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            async with self.pool.acquire() as conn:
+                yield conn
+        except (
+            OSError,
+            asyncpg.exceptions.ConnectionDoesNotExistError,
+            asyncpg.exceptions.CannotConnectNowError,
+        ) as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            raise DatabaseUnavailable(self.last_error) from exc
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

@@ -1,0 +1,93 @@
+"""Shared fixtures: a database and a RabbitMQ vhost of this run's own, and a running axis."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from axis.config import Config
+from storage import migrations
+from storage.db import drop_database, ensure_database, with_database
+from tests.support.services import BASE_DATABASE_URL, create_vhost, delete_vhost, unique_name
+
+
+async def _fresh_database(name: str) -> str:
+    url = with_database(BASE_DATABASE_URL, name)
+    await ensure_database(url)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrations.apply(conn)
+    finally:
+        await conn.close()
+    return url
+
+
+@pytest.fixture(scope="session")
+def run_name() -> str:
+    return unique_name()
+
+
+@pytest.fixture(scope="session")
+async def database_url(run_name: str) -> AsyncIterator[str]:
+    """A migrated database that lives as long as this test run."""
+    url = await _fresh_database(run_name)
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture
+async def empty_database_url() -> AsyncIterator[str]:
+    """A database of its own, created but not migrated, dropped after the test."""
+    url = with_database(BASE_DATABASE_URL, unique_name("axis_t"))
+    await ensure_database(url)
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def amqp_url(run_name: str) -> Iterator[str]:
+    """A RabbitMQ vhost that lives as long as this test run."""
+    url = create_vhost(run_name)
+    yield url
+    delete_vhost(run_name)
+
+
+@pytest.fixture
+def config(database_url: str, amqp_url: str, tmp_path: Path) -> Config:
+    env = {
+        "AXIS_DATABASE_URL": database_url,
+        "AXIS_AMQP_URL": amqp_url,
+        "AXIS_BLOB_URL": (tmp_path / "blobs").as_uri(),
+        "AXIS_LISTEN": "127.0.0.1:0",
+        "AXIS_LOG_FORMAT": "text",
+        "AXIS_QUEUE_PREFIX": f"t{os.getpid()}",
+    }
+    return Config.from_env(env)
+
+
+@pytest.fixture
+async def client_for() -> AsyncIterator:  # type: ignore[type-arg]
+    """Start the axis with a given Config and return an HTTP client to it."""
+    clients: list[TestClient] = []  # type: ignore[type-arg]
+
+    from axis.app import create_app  # imported here so pure tests need none of the service
+
+    async def start(cfg: Config) -> TestClient:  # type: ignore[type-arg]
+        client = TestClient(TestServer(create_app(cfg)))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def client(client_for, config: Config) -> TestClient:  # type: ignore[no-untyped-def, type-arg]
+    return await client_for(config)
