@@ -60,12 +60,10 @@ def migrate(show_status: bool, as_json: bool) -> None:
             applied = await migrations.apply(conn)
         finally:
             await conn.close()
-        result = {
-            "database_created": created,
-            "applied": [f"{m.version:04d}_{m.name}" for m in applied],
-        }
+        names = [f"{m.version:04d}_{m.name}" for m in applied]
+        result = {"database_created": created, "applied": names}
         text = ("created the database; " if created else "") + (
-            f"applied {', '.join(result['applied'])}" if applied else "the schema is up to date"
+            f"applied {', '.join(names)}" if names else "the schema is up to date"
         )
         emit(result, as_json=as_json, text=text)
 
