@@ -1,1 +1,86 @@
-"""edoc."""
+"""edoc: the edXML model (QCVN 102:2016) with a hardened reader, a canonical writer and our XSD.
+
+Pure: no I/O beyond what callers hand in, no asyncio; the stdlib and lxml only.
+"""
+
+from edoc.errors import EdocError, ForbiddenError, InvalidError, MalformedError, TooLargeError
+from edoc.model import (
+    DSIG_NS,
+    NS,
+    Attachment,
+    Bussiness,
+    BussinessDocType,
+    BussinessDocumentInfo,
+    Code,
+    DocumentType,
+    ManifestReference,
+    MessageHeader,
+    Organization,
+    OtherInfo,
+    Package,
+    PromulgationInfo,
+    Receiver,
+    ReplacementInfo,
+    ResponseFor,
+    SignatureKind,
+    SignerInfo,
+    StaffInfo,
+    StatusCode,
+    StatusMessage,
+    TraceHeader,
+    TraceHeaderList,
+)
+from edoc.reader import DEFAULT_LIMITS, AttachmentSink, Limits, Writer, from_tree, parse, parse_tree
+from edoc.schema import validate_written
+from edoc.values import VN_TZ, DocumentNumber, OrganId, format_date, format_timestamp
+from edoc.writer import AttachmentSource, build, build_tree, signature_parent, write
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DSIG_NS",
+    "NS",
+    "VN_TZ",
+    "Attachment",
+    "AttachmentSink",
+    "AttachmentSource",
+    "Bussiness",
+    "BussinessDocType",
+    "BussinessDocumentInfo",
+    "Code",
+    "DocumentNumber",
+    "DocumentType",
+    "EdocError",
+    "ForbiddenError",
+    "InvalidError",
+    "Limits",
+    "MalformedError",
+    "ManifestReference",
+    "MessageHeader",
+    "OrganId",
+    "Organization",
+    "OtherInfo",
+    "Package",
+    "PromulgationInfo",
+    "Receiver",
+    "ReplacementInfo",
+    "ResponseFor",
+    "SignatureKind",
+    "SignerInfo",
+    "StaffInfo",
+    "StatusCode",
+    "StatusMessage",
+    "TooLargeError",
+    "TraceHeader",
+    "TraceHeaderList",
+    "Writer",
+    "build",
+    "build_tree",
+    "format_date",
+    "format_timestamp",
+    "from_tree",
+    "parse",
+    "parse_tree",
+    "signature_parent",
+    "validate_written",
+    "write",
+]

@@ -50,6 +50,12 @@ def _register() -> None:
     cli.add_command(service.serve)
     cli.add_command(service.migrate)
 
+    from axis.cli import bench, bench_edoc, doc
+
+    cli.add_command(doc.doc)
+    cli.add_command(bench.bench)
+    bench.bench.add_command(bench_edoc.edoc)
+
 
 _register()
 
