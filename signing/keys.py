@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -42,13 +43,25 @@ def _read(path: str | os.PathLike[str]) -> bytes:
         raise SignatureError("io_error", f"cannot read {path}: {exc.strerror}") from exc
 
 
+def readable(cert: x509.Certificate) -> x509.Certificate:
+    """The certificate, once every field the checks read has been decoded: cryptography decodes
+    lazily, and a damaged field would otherwise fail deep inside a check."""
+    _ = (cert.subject, cert.issuer, cert.extensions, cert.not_valid_before_utc)
+    _ = (cert.not_valid_after_utc, cert.serial_number, cert.version)
+    cert.public_key()
+    return cert
+
+
 def parse_certificates(data: bytes, source: str = "input") -> list[x509.Certificate]:
     """Every certificate in PEM text (several allowed) or one DER certificate."""
     try:
         if b"-----BEGIN" in data:
-            return [x509.load_pem_x509_certificate(m.group(0)) for m in _PEM_CERT.finditer(data)]
-        return [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
+            return [
+                readable(x509.load_pem_x509_certificate(m.group(0)))
+                for m in _PEM_CERT.finditer(data)
+            ]
+        return [readable(x509.load_der_x509_certificate(data))]
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
         raise SignatureError(
             "bad_certificate", f"{source} holds an unreadable certificate"
         ) from exc

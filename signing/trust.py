@@ -125,11 +125,17 @@ class TrustStore:
                         f"'{current.subject.rfc4514_string()}', which the axis does not trust; "
                         "a certificate from a CA in the trust store is needed",
                     )
+                named = any(c.subject == current.issuer for c in [*pool, *self.anchors])
+                problem = (
+                    "is named, but its signature on the certificate does not verify (was the "
+                    "certificate altered?)"
+                    if named
+                    else "is neither in the signature nor in the trust store"
+                )
                 raise SignatureError(
                     "untrusted_chain",
                     f"no trusted chain for the certificate of {describe(cert)}: its issuer "
-                    f"'{current.issuer.rfc4514_string()}' is neither in the signature nor in the "
-                    "trust store",
+                    f"'{current.issuer.rfc4514_string()}' {problem}",
                 )
             path.append(issuer)
             current = issuer
@@ -155,7 +161,7 @@ class TrustStore:
             check_key_strength(link.public_key(), _whose(link))
             if index + 1 < len(path) or not self.is_anchor(link):
                 _check_signature_hash(link)
-        moments = [("now", now)]
+        moments = [("now" if at is None else "at", now)]
         if signing_time is not None:
             moments.insert(0, ("signed", aware(signing_time)))
         for link in path:
@@ -266,17 +272,22 @@ def _check_signature_hash(cert: x509.Certificate) -> None:
 
 
 def _check_validity(cert: x509.Certificate, label: str, moment: datetime, *, signer: bool) -> None:
-    # The signing time is the sender's own claim, written in local time by systems whose clocks
-    # (and sometimes time zones) are not ours: judge it with a day's grace. "Now" has none.
-    grace = SIGNING_TIME_GRACE if label == "signed" else timedelta(0)
+    """Now (or at the moment asked): the whole validity window. At the stated signing time: only
+    expiry. The stated time is the sender's TraceHeader stamp, written before the letter is
+    signed (the signature covers it), so it bounds the signing from below: a stamp after the
+    certificate expired proves a signature made with an expired certificate, but a stamp before
+    the certificate began proves nothing (letters are drafted, then signed). The stamp comes
+    from clocks, and sometimes time zones, that are not ours, hence a day's grace."""
+    stated = label == "signed"
+    grace = SIGNING_TIME_GRACE if stated else timedelta(0)
     expired = moment - grace > cert.not_valid_after_utc
-    early = moment + grace < cert.not_valid_before_utc
+    early = not stated and moment < cert.not_valid_before_utc
     if not (expired or early):
         return
     who = f"certificate of {describe(cert)}" if signer else f"CA certificate {describe(cert)}"
-    when = "when the letter was signed" if label == "signed" else "now"
-    if label != "now":
-        when += f" ({local_date(moment)})"
+    when = f"when the letter was signed ({local_date(moment)})" if stated else "now"
+    if label == "at":
+        when = f"on {local_date(moment)}"
     if expired:
         raise SignatureError(
             "certificate_expired",

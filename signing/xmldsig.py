@@ -19,6 +19,7 @@ from typing import Any, Literal, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from lxml import etree
 from signxml.algorithms import (
@@ -32,7 +33,7 @@ from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from signing.errors import SignatureError
-from signing.keys import PrivateKey, check_key_strength, fingerprint, same_public_key
+from signing.keys import PrivateKey, check_key_strength, fingerprint, readable, same_public_key
 from signing.organs import describe, organ_id_of
 from signing.trust import VIETNAM, TrustStore
 
@@ -108,6 +109,7 @@ class VerifiedSignature:
             "serial": format(self.certificate.serial_number, "x"),
             "not_after": self.certificate.not_valid_after_utc.isoformat(),
             "signing_time": self.signing_time.isoformat() if self.signing_time else None,
+            "from_organ_id": sender_of(self.signed_element),
             "chain": [c.subject.rfc4514_string() for c in self.chain],
         }
 
@@ -379,8 +381,8 @@ def _key_info_certificates(signature: etree._Element) -> list[x509.Certificate]:
     for index, node in enumerate(nodes):
         try:
             der = base64.b64decode("".join((node.text or "").split()), validate=True)
-            certs.append(x509.load_der_x509_certificate(der))
-        except (ValueError, binascii.Error) as exc:
+            certs.append(readable(x509.load_der_x509_certificate(der)))
+        except (ValueError, binascii.Error, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
             raise SignatureError(
                 "bad_certificate", f"certificate {index + 1} in KeyInfo cannot be read"
             ) from exc
@@ -404,8 +406,10 @@ def _pick_signer(certs: list[x509.Certificate]) -> x509.Certificate:
 
 
 def _diagnose_bad_signature(signature: etree._Element, cert: x509.Certificate) -> SignatureError:
-    """Tell a foreign certificate from an altered SignedInfo where the mathematics allows it:
-    an RSA PKCS#1 v1.5 signature made by another key does not even decode under this one."""
+    """Name the likelier cause where the mathematics allows it. Under the right RSA key, a
+    PKCS#1 v1.5 signature over an altered SignedInfo still decodes (only the hash differs); a
+    signature made by another key does not decode at all, and neither does an altered
+    SignatureValue, which cannot be told apart from it."""
     key = cert.public_key()
     values = _ds(signature, "ds:SignatureValue")
     methods = _ds(signature, "ds:SignedInfo/ds:SignatureMethod")
@@ -415,20 +419,16 @@ def _diagnose_bad_signature(signature: etree._Element, cert: x509.Certificate) -
             raw = base64.b64decode("".join((values[0].text or "").split()))
             key.recover_data_from_signature(raw, padding.PKCS1v15(), None)
         except (CryptoInvalidSignature, ValueError):
-            pass  # another key made this signature
+            pass
         else:
             return SignatureError(
                 "signature_invalid", "the signature block (SignedInfo) was altered after signing"
             )
-        return SignatureError(
-            "key_mismatch",
-            f"the certificate in the signature ({describe(cert)}) does not hold the key that "
-            "made the signature",
-        )
     return SignatureError(
         "key_mismatch",
-        f"the signature does not verify with the certificate it carries ({describe(cert)}): the "
-        "certificate is not the signer's, or the signature block was altered",
+        f"the signature does not verify with the certificate it carries ({describe(cert)}): "
+        "that certificate is not the one whose key made the signature (or the SignatureValue "
+        "was altered)",
     )
 
 
@@ -499,6 +499,16 @@ def _children(parent: etree._Element | None, name: str) -> list[etree._Element]:
     return [] if parent is None else [c for c in parent if _local(c) == name]
 
 
+def sender_of(signed: etree._Element) -> str | None:
+    """MessageHeader/From/OrganId of a (signed) edXML element, matched by local name."""
+    envelope = next(iter(_children(signed, "edXMLEnvelope")), None)
+    header = next(iter(_children(envelope, "edXMLHeader")), None)
+    for message in _children(header, "MessageHeader"):
+        for origin in _children(message, "From"):
+            return _text_of(origin, "OrganId") or None
+    return None
+
+
 def signing_time_of(signed: etree._Element) -> datetime | None:
     """When the sender says it sent the letter: its own TraceHeader/Timestamp (Vietnam time).
 
@@ -509,10 +519,7 @@ def signing_time_of(signed: etree._Element) -> datetime | None:
     header = next(iter(_children(envelope, "edXMLHeader")), None)
     if header is None:
         return None
-    sender = None
-    for message in _children(header, "MessageHeader"):
-        for origin in _children(message, "From"):
-            sender = _text_of(origin, "OrganId")
+    sender = sender_of(signed)
     stamps: list[tuple[str | None, str]] = []
     for trace_list in _children(header, "TraceHeaderList"):
         for trace in _children(trace_list, "TraceHeader"):

@@ -56,6 +56,13 @@ def _register() -> None:
     cli.add_command(bench.bench)
     bench.bench.add_command(bench_edoc.edoc)
 
+    from axis.cli import bench_signing, ca, sign
+
+    cli.add_command(ca.ca)
+    doc.doc.add_command(sign.sign)
+    doc.doc.add_command(sign.verify)
+    bench.bench.add_command(bench_signing.signing)
+
 
 _register()
 

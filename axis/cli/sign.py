@@ -93,7 +93,16 @@ def sign(
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Folder of trusted CA certificates (and CRLs, there or in crl/).",
 )
-@click.option("--organ", default=None, help="Also require the signer to be this organ.")
+@click.option(
+    "--organ",
+    default=None,
+    help="Require the signer to be this organ (default: the letter's From/OrganId).",
+)
+@click.option(
+    "--any-signer",
+    is_flag=True,
+    help="Accept any trusted signer, e.g. the axis's seal on a legacy letter.",
+)
 @click.option(
     "--fingerprint",
     "fingerprints",
@@ -112,23 +121,26 @@ def verify(
     file: Path,
     trust_dir: Path,
     organ: str | None,
+    any_signer: bool,
     fingerprints: tuple[str, ...],
     at: datetime | None,
     as_json: bool,
 ) -> None:
     """Verify the signature of an edXML package: exit 0 with a report, or 1 with the reason.
 
+    The signer must be a certificate of the organ in the letter's From (or of --organ), chained
+    to a CA in the --trust folder, valid, not revoked, over the whole unchanged letter.
+
     Example: axis doc verify letter.signed.xml --trust var/ca --organ 000.00.00.G22
     """
     try:
         trust = TrustStore.from_directory(trust_dir)
         verified = signing.verify(file.read_bytes(), trust, at=at)
-        if organ is not None or fingerprints:
-            check_signer(
-                verified,
-                organ if organ is not None else verified.organ_id or "",
-                list(fingerprints) or None,
-            )
+        expected = organ or (None if any_signer else signing.sender_of(verified.signed_element))
+        if expected is not None:
+            check_signer(verified, expected, list(fingerprints) or None)
+        elif fingerprints:
+            check_signer(verified, verified.organ_id or "", list(fingerprints))
     except SignatureError as exc:
         if wants_json(as_json):
             emit({"valid": False, "code": exc.code, "message": exc.message}, as_json=True)

@@ -408,12 +408,24 @@ def test_verify_refuses_certificate_not_yet_valid(pki: PKI, trust: TrustStore) -
     assert G22 in error.message
 
 
-def test_verify_refuses_letter_claiming_a_signing_time_before_the_certificate(
+def test_verify_accepts_letter_stamped_before_its_certificate_began(
     pki: PKI, trust: TrustStore
 ) -> None:
-    long_ago = datetime.now(UTC) - timedelta(days=30)
-    error = refused(signed_letter(pki.g22, timestamp=stamp(long_ago)), trust)
-    assert error.code == "certificate_not_yet_valid"
+    # letters are drafted and stamped, then signed: an old stamp with a new certificate is normal
+    long_ago = datetime.now(UTC) - timedelta(days=700)
+    verified = verify(signed_letter(pki.g22, timestamp=stamp(long_ago)), trust)
+    assert verified.signing_time is not None
+    assert verified.signing_time < pki.g22.certificate.not_valid_before_utc
+
+
+def test_verify_refuses_letter_stamped_after_its_certificate_expired(
+    pki: PKI, trust: TrustStore
+) -> None:
+    certificate = pki.expired.certificate
+    stamped = certificate.not_valid_after_utc + timedelta(days=5)
+    judged_at = certificate.not_valid_after_utc - timedelta(days=1)
+    error = refused(signed_letter(pki.expired, timestamp=stamp(stamped)), trust, at=judged_at)
+    assert error.code == "certificate_expired"
     assert "when the letter was signed" in error.message
 
 
