@@ -215,9 +215,10 @@ def sign(
         raise SignatureError("already_signed", "the package already carries an XML-DSig signature")
     if root.get("Id") is not None or root.get("ID") is not None:
         raise SignatureError("not_edxml", "the <edXML> root must not carry an Id attribute")
+    # Every placeholder goes, wherever a sender put it: left behind, it would make the signed
+    # letter carry two Signature elements, which verify refuses.
     for placeholder in _placeholders(root):
-        if placeholder.getparent() is header:
-            _remove_keeping_text(placeholder)
+        _remove_keeping_text(placeholder)
 
     default_ds: dict[str | None, str] = {None: DS_NS}
     # signxml fills in the element with Id="placeholder" and drops the Id.
@@ -555,7 +556,9 @@ def verify(
 ) -> VerifiedSignature:
     """Verify the one XML-DSig signature of an edXML package against `trust`.
 
-    `at` is the moment to judge certificate validity and revocation by (default: now). Raises
+    `at` is the moment to judge certificate validity and revocation by (default: now; a naive
+    datetime is taken as UTC). The letter's own TraceHeader stamp is reported as `signing_time`
+    and a certificate that had expired by then is refused too (see signing.trust). Raises
     SignatureError with a distinct code for every reason to refuse.
     """
     root = parse(document)

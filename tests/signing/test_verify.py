@@ -139,6 +139,15 @@ def test_sign_replaces_the_placeholder_signature_of_the_reference_sdk(
     assert verify(signed, trust).organ_id == G22
 
 
+def test_sign_removes_a_placeholder_written_outside_the_header(pki: PKI, trust: TrustStore) -> None:
+    root = tree(letter(placeholder=True))
+    placeholder = ds(root, ".//e:Signature")
+    ds(root, "e:edXMLEnvelope").append(placeholder)
+    signed = sign(to_bytes(root), pki.g22.key, pki.g22.chain)
+    assert b"rsa-sha1" not in signed
+    assert verify(signed, trust).organ_id == G22
+
+
 def test_sign_leaves_the_callers_tree_untouched(pki: PKI, trust: TrustStore) -> None:
     root = tree(letter())
     before = etree.tostring(root)
