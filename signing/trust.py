@@ -68,9 +68,11 @@ class TrustStore:
 
     @classmethod
     def from_directory(cls, path: str | os.PathLike[str]) -> TrustStore:
-        """Certificates from *.pem, *.crt, *.cer, *.der and CRLs from *.crl (and CRL blocks in
-        *.pem), in the folder itself and in its `crl/` subfolder. Private keys and other files
-        are ignored."""
+        """CA certificates from *.pem, *.crt, *.cer, *.der and CRLs from *.crl (and CRL blocks in
+        *.pem), in the folder itself and in its `crl/` subfolder. Only CA or self-signed
+        certificates become anchors: an organ's certificate dropped in the folder by mistake must
+        not become trusted on its own, outside its CA's revocation. Keys and other files are
+        ignored."""
         folder = Path(path)
         if not folder.is_dir():
             raise SignatureError("io_error", f"trust directory {folder} does not exist")
@@ -93,7 +95,7 @@ class TrustStore:
             if suffix in CERT_SUFFIXES and file.parent == folder:
                 if b"-----BEGIN" in data and b"-----BEGIN CERTIFICATE" not in data:
                     continue  # a key or a CRL-only PEM
-                anchors.extend(parse_certificates(data, str(file)))
+                anchors.extend(c for c in parse_certificates(data, str(file)) if _anchor_like(c))
         return cls(anchors, crls)
 
     # -- chain building ---------------------------------------------------------------------
@@ -243,6 +245,15 @@ class TrustStore:
                 f"{local_date(entry.revocation_date_utc)}{reason}; the agency must sign with a "
                 "new certificate",
             )
+
+
+def _anchor_like(cert: x509.Certificate) -> bool:
+    if cert.subject == cert.issuer:
+        return True
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _whose(cert: x509.Certificate) -> Callable[[], str]:

@@ -110,12 +110,15 @@ def test_dev_ca_refuses_to_overwrite_an_existing_ca(pki: PKI) -> None:
     assert caught.value.code == "ca_error"
 
 
-def test_trust_store_reads_der_certificates_and_ignores_private_keys(
+def test_trust_store_reads_der_certificates_and_ignores_keys_and_organ_certificates(
     pki: PKI, tmp_path: Path
 ) -> None:
     (tmp_path / "root.cer").write_bytes(pki.ca.root_cert.public_bytes(serialization.Encoding.DER))
     (tmp_path / "stray.key.pem").write_bytes((pki.directory / "private/root-ca.key").read_bytes())
     (tmp_path / "README.txt").write_text("not a certificate")
+    (tmp_path / "organ.pem").write_bytes(
+        pki.h10.certificate.public_bytes(serialization.Encoding.PEM)
+    )
     store = TrustStore.from_directory(tmp_path)
     assert store.anchors == [pki.ca.root_cert]
     assert verify(signed_letter(pki.g22), store).organ_id == G22
