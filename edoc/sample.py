@@ -208,23 +208,30 @@ def filler(size: int, seed: int | None = None) -> bytes:
 
 class FillerReader:
     """A reader of `size` sample bytes, made as they are read: a large attachment for
-    `edoc.write(..., attachment_source=...)` without holding it in memory."""
+    `edoc.write(..., attachment_source=...)` without holding it in memory. The bytes depend on
+    the seed only, not on how they are read."""
+
+    _BLOCK = 64 * 1024
 
     def __init__(self, size: int, seed: int | None = None) -> None:
         self.remaining = size
-        self.first = True
         self.rng = random.Random(seed)
+        self.buffer = b"%PDF-1.7\n"
 
     def read(self, n: int = -1) -> bytes:
         n = self.remaining if n < 0 else min(n, self.remaining)
         if n <= 0:
             return b""
+        parts = [self.buffer]
+        have = len(self.buffer)
+        while have < n:
+            block = self.rng.randbytes(self._BLOCK)
+            parts.append(block)
+            have += len(block)
+        joined = b"".join(parts)
+        self.buffer = joined[n:]
         self.remaining -= n
-        if self.first:
-            self.first = False
-            head = b"%PDF-1.7\n"[:n]
-            return head + self.rng.randbytes(n - len(head))
-        return self.rng.randbytes(n)
+        return joined[:n]
 
 
 def _zip_one(name: str, data: bytes) -> bytes:

@@ -94,7 +94,6 @@ def signature_parent(root: etree._Element) -> etree._Element:
 
 
 def _serialize(root: etree._Element) -> bytes:
-    etree.indent(root, space="  ")
     return DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False) + b"\n"
 
 
@@ -181,6 +180,8 @@ def _tree(package: Package, attachment_text: Callable[[Attachment], str]) -> etr
             _opt(node, "Description", att.description)
             _opt(node, "ContentType", att.content_type)
             _sub(node, "ContentTransferEncoded", attachment_text(att))
+    # Indented once here so build() and build_tree() are the same document, whitespace included.
+    etree.indent(root, space="  ")
     return root
 
 

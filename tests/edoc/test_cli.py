@@ -1,0 +1,127 @@
+"""`axis doc inspect`, `axis doc sample` and `axis bench edoc` as a user runs them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from axis.cli.main import cli
+from tests.edoc.conftest import FIXTURES, HOSTILE
+
+AXIS = Path(sys.executable).parent / "axis"
+
+
+def inspect(path: Path) -> dict:
+    result = CliRunner().invoke(cli, ["doc", "inspect", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_inspect_reports_sender_recipients_number_and_subject():
+    data = inspect(FIXTURES / "letter_all_optional_present.edxml")
+    assert data["kind"] == "letter"
+    assert data["sender"] == {"organ_id": "000.00.00.G22", "name": "Vụ Kinh tế tổng hợp"}
+    assert [r["organ_id"] for r in data["recipients"]] == ["000.00.00.H26", "000.00.00.H29"]
+    assert (data["number"], data["notation"]) == ("7816", "VPCP-TTĐT")
+    assert data["type"]["name"] == "Công văn"
+    assert data["subject"].startswith("V/v triển khai")
+    assert (data["promulgation_date"], data["due_date"]) == ("2024-09-30", "2024-10-15")
+    assert data["business"]["type"] == 2 and data["business"]["name"] == "update"
+
+
+def test_inspect_reports_attachment_sha256_and_size():
+    expected = (FIXTURES / "letter_base64_linebreaks.expected.bin").read_bytes()
+    (att,) = inspect(FIXTURES / "letter_base64_linebreaks.edxml")["attachments"]
+    assert att["size"] == len(expected)
+    assert att["sha256"] == hashlib.sha256(expected).hexdigest()
+
+
+def test_inspect_shows_the_file_inside_a_one_entry_zip():
+    atts = inspect(FIXTURES / "letter_cid_forms.edxml")["attachments"]
+    assert atts[1]["inner_name"] == "Bảng tổng hợp ý kiến.xlsx"
+
+
+def test_inspect_reads_placeholder_signed_packages():
+    assert inspect(FIXTURES / "letter_placeholder_signature.edxml")["signature"] == "placeholder"
+
+
+def test_inspect_summarises_a_status_receipt():
+    data = inspect(FIXTURES / "status_code_1.edxml")
+    assert data["kind"] == "status" and data["status_code"] == "01"
+    assert data["status"] == {"vi": "đã đến", "en": "arrived"}
+
+
+def test_inspect_refuses_a_hostile_file_with_one_line_and_exit_1():
+    result = subprocess.run(
+        [str(AXIS), "doc", "inspect", str(HOSTILE / "billion_laughs.xml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "DTD" in lines[0]
+
+
+def test_inspect_names_element_and_line_of_a_bad_date():
+    path = HOSTILE / "date_dd_mm_yyyy.xml"
+    result = CliRunner().invoke(cli, ["doc", "inspect", str(path)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"error: {path}: MessageHeader/PromulgationInfo/PromulgationDate: '06/01/2025' is not a date "
+        "in yyyy/MM/dd form (dd/MM/yyyy is not accepted: edXML writes yyyy/MM/dd) (line 18)"
+    ]
+
+
+def test_inspect_of_a_missing_file_is_one_clear_line():
+    result = CliRunner().invoke(cli, ["doc", "inspect", "/nonexistent/letter.edxml"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: /nonexistent/letter.edxml: ")
+
+
+def test_sample_writes_a_letter_that_inspect_reads(tmp_path):
+    out = tmp_path / "letter.edxml"
+    result = CliRunner().invoke(
+        cli,
+        ["doc", "sample", "--attachments", "2", "--size", "3KB", "--to", "000.00.00.H26,000.00.00.H29",
+         "--kind", "tờ trình", "--seed", "1", "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = inspect(out)
+    assert [r["organ_id"] for r in data["recipients"]] == ["000.00.00.H26", "000.00.00.H29"]
+    assert [a["size"] for a in data["attachments"]] == [3000, 3000]
+    assert data["type"]["name"] == "Tờ trình"
+
+
+def test_sample_to_stdout_is_an_edxml_document():
+    result = subprocess.run(
+        [str(AXIS), "doc", "sample", "--attachments", "0", "--seed", "2"],
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<edXML ')
+
+
+def test_sample_status_receipt(tmp_path):
+    out = tmp_path / "status.edxml"
+    result = CliRunner().invoke(
+        cli, ["doc", "sample", "--status", "06", "--seed", "3", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert inspect(out)["status"]["en"] == "done"
+
+
+def test_bench_edoc_prints_throughput_and_peak_memory():
+    result = CliRunner().invoke(cli, ["bench", "edoc", "--sizes", "10KB,2MB", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["package_bytes"] > 0 for r in rows] == [True, True]
+    assert all(r["mb_per_s"] > 0 and r["peak_rss_mib"] > 0 for r in rows)
