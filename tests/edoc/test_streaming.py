@@ -54,7 +54,7 @@ def test_50_mb_attachment_streams_into_the_sink_with_bounded_memory(tmp_path):
     assert sinks[0][1].size == SIZE
     assert sinks[0][0].content_id == att.content_id  # the sink learns which attachment it gets
     # A memory bound, not a timing: the 67 MB document never sits whole in memory.
-    assert peak < 12 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+    assert peak < 16 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
 
 
 def test_without_a_sink_attachment_bytes_are_kept_in_memory():
