@@ -22,10 +22,17 @@ DEFAULTS: dict[str, str] = {
     "AXIS_QUEUE_PREFIX": "axis",
     "AXIS_MAX_DOCUMENT_BYTES": str(512 * 1024 * 1024),
     "AXIS_PUBLIC_URL": "",
+    "AXIS_TRUST_DIR": str(PROJECT_ROOT / "var" / "trust"),
+    "AXIS_SEAL_DIR": str(PROJECT_ROOT / "var" / "seal"),
+    "AXIS_PUSH_MAX_ATTEMPTS": "10",
+    "AXIS_PUSH_RETRY_DELAYS": "5,15,60,300,900,1800,3600",
+    "AXIS_PUSH_TIMEOUT": "30",
 }
 
 #: Every variable the service reads; docker/compose.yaml is checked against this list.
 KNOWN_VARIABLES = frozenset(DEFAULTS)
+#: Read by the client commands (axis send, inbox, fetch), not by the service.
+CLIENT_VARIABLES = frozenset({"AXIS_URL", "AXIS_TOKEN"})
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -42,6 +49,11 @@ class Config:
     queue_prefix: str
     max_document_bytes: int
     public_url: str
+    trust_dir: Path
+    seal_dir: Path
+    push_max_attempts: int
+    push_retry_delays: tuple[float, ...]
+    push_timeout: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -92,21 +104,35 @@ class Config:
             queue_prefix=prefix,
             max_document_bytes=max_bytes,
             public_url=values["AXIS_PUBLIC_URL"],
+            trust_dir=Path(values["AXIS_TRUST_DIR"]),
+            seal_dir=Path(values["AXIS_SEAL_DIR"]),
+            push_max_attempts=_positive_int(values, "AXIS_PUSH_MAX_ATTEMPTS"),
+            push_retry_delays=_delays(values["AXIS_PUSH_RETRY_DELAYS"]),
+            push_timeout=_positive_float(values, "AXIS_PUSH_TIMEOUT"),
         )
 
-    def masked(self) -> dict[str, str | int]:
+    def masked(self) -> dict[str, str | int | float]:
         """The effective configuration with passwords and keys replaced by ***."""
-        out: dict[str, str | int] = {}
+        out: dict[str, str | int | float] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = mask_url(value) if f.name.endswith("_url") else value
+            if f.name.endswith("_url"):
+                out[f.name] = mask_url(value)
+            elif isinstance(value, (str, int, float)):
+                out[f.name] = value
+            elif isinstance(value, tuple):
+                out[f.name] = ",".join(f"{v:g}" for v in value)
+            else:
+                out[f.name] = str(value)
         return out
 
 
 def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
     """AXIS_* variables that the service does not read (often a typo); `axis config` warns of them."""
     source = os.environ if env is None else env
-    return sorted(k for k in source if k.startswith("AXIS_") and k not in KNOWN_VARIABLES)
+    return sorted(
+        k for k in source if k.startswith("AXIS_") and k not in KNOWN_VARIABLES | CLIENT_VARIABLES
+    )
 
 
 def mask_url(url: str) -> str:
@@ -118,6 +144,41 @@ def mask_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _positive_int(values: Mapping[str, str], name: str) -> int:
+    try:
+        number = int(values[name])
+        if number <= 0:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(name, f"must be a positive whole number, not {values[name]!r}") from None
+    return number
+
+
+def _positive_float(values: Mapping[str, str], name: str) -> float:
+    try:
+        number = float(values[name])
+        if not number > 0:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            name, f"must be a positive number of seconds, not {values[name]!r}"
+        ) from None
+    return number
+
+
+def _delays(text: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in text.split(",") if part.strip())
+        if not delays or any(d <= 0 for d in delays):
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            "AXIS_PUSH_RETRY_DELAYS",
+            f"must be seconds separated by commas, e.g. 5,15,60; not {text!r}",
+        ) from None
+    return delays
 
 
 def _check_blob_url(url: str) -> None:

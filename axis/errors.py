@@ -32,3 +32,38 @@ class ConfigError(AxisError):
     def __init__(self, variable: str, problem: str) -> None:
         super().__init__(f"{variable}: {problem}", where=variable)
         self.variable = variable
+
+
+class Unauthorized(AxisError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(AxisError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(AxisError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(AxisError):
+    code = "conflict"
+    status = 409
+
+
+class TooLarge(AxisError):
+    code = "too_large"
+    status = 413
+
+
+class Unprocessable(AxisError):
+    code = "unprocessable"
+    status = 422
+
+
+class BadRequest(AxisError):
+    code = "bad_request"
+    status = 400

@@ -13,3 +13,13 @@ HTTP_LATENCY = Histogram(
 DEPENDENCY_UP = Gauge(
     "axis_dependency_up", "1 when the dependency answered the last readiness check", ["dependency"]
 )
+STAGE = Counter(
+    "axis_letter_stage_total",
+    "Letters and deliveries passing each stage of the path",
+    ["stage"],
+)
+REFUSED = Counter("axis_documents_refused_total", "Documents refused at ingest", ["reason"])
+STAGE_SECONDS = Histogram(
+    "axis_stage_seconds", "Time spent in each stage of a letter's path", ["stage"]
+)
+PUSH_ATTEMPTS = Counter("axis_push_attempts_total", "Webhook deliveries attempted", ["outcome"])

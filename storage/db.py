@@ -108,7 +108,11 @@ class Database:
         await asyncio.wait_for(self._ready.wait(), timeout)
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def connection(self, wait: float = 5.0) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; waits up to `wait` seconds for the first connect at start-up."""
+        if self._pool is None and wait > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), wait)
         try:
             async with self.pool.acquire() as conn:
                 yield conn

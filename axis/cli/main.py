@@ -45,10 +45,13 @@ def config_cmd(as_json: bool) -> None:
 
 def _register() -> None:
     """Attach the sub-command groups that live in their own modules."""
-    from axis.cli import service
+    from axis.cli import agency, client, service
 
     cli.add_command(service.serve)
     cli.add_command(service.migrate)
+    cli.add_command(agency.agency)
+    for command in (client.send, client.inbox, client.fetch, client.ack):
+        cli.add_command(command)
 
     from axis.cli import bench, bench_edoc, doc
 

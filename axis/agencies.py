@@ -1,0 +1,249 @@
+"""The agency registry: who may send and receive, how each takes delivery, and its credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+from cryptography import x509
+
+import signing
+from axis import repo
+from axis.errors import BadRequest, Conflict, NotFound
+from edoc import OrganId
+
+TOKEN_PREFIX = "axis_"  # noqa: S105 - a prefix, not a secret
+
+
+def hash_token(token: str) -> str:
+    """Tokens are 256 random bits, so a plain SHA-256 is enough to store them safely."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    fingerprint: str
+    subject: str
+    not_after: datetime
+
+
+@dataclass(frozen=True)
+class Agency:
+    organ_id: str
+    name: str
+    delivery_mode: str
+    webhook_url: str | None
+    signature_policy: str
+    active: bool
+    token_hash: str
+    created_at: datetime
+    certificates: list[Certificate] = field(default_factory=list)
+
+    @property
+    def fingerprints(self) -> set[str]:
+        return {c.fingerprint for c in self.certificates}
+
+    def public(self) -> dict[str, object]:
+        return {"organ_id": self.organ_id, "name": self.name, "active": self.active}
+
+    def details(self) -> dict[str, object]:
+        return {
+            **self.public(),
+            "delivery": self.delivery_mode,
+            "webhook_url": self.webhook_url,
+            "signature_policy": self.signature_policy,
+            "created_at": self.created_at.isoformat(),
+            "certificates": [
+                {
+                    "fingerprint": c.fingerprint,
+                    "subject": c.subject,
+                    "not_after": c.not_after.isoformat(),
+                }
+                for c in self.certificates
+            ],
+        }
+
+
+def check_organ_id(value: str) -> str:
+    try:
+        return str(OrganId.parse(value))
+    except Exception as exc:  # edoc raises its own InvalidError; the registry speaks AxisError
+        raise BadRequest(
+            f"{value!r} is not an organ id (mã định danh): {exc}", where="organ_id"
+        ) from None
+
+
+def check_webhook(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadRequest(f"webhook must be an http(s) URL, not {url!r}", where="webhook_url")
+    return url
+
+
+def load_certificate(pem_or_der: bytes, organ_id: str) -> x509.Certificate:
+    try:
+        cert = (
+            x509.load_pem_x509_certificate(pem_or_der)
+            if b"-----BEGIN" in pem_or_der
+            else x509.load_der_x509_certificate(pem_or_der)
+        )
+    except ValueError as exc:
+        raise BadRequest(f"not an X.509 certificate: {exc}", where="cert") from None
+    holder = signing.organ_id_of(cert)
+    if holder is not None and holder != organ_id:
+        raise BadRequest(f"the certificate belongs to {holder}, not to {organ_id}", where="cert")
+    return cert
+
+
+async def add(
+    conn: asyncpg.Connection,
+    *,
+    organ_id: str,
+    name: str,
+    webhook_url: str | None = None,
+    certificates: list[x509.Certificate] | None = None,
+) -> tuple[Agency, str]:
+    """Register an agency; returns it with its API token, which is shown only this once."""
+    organ_id = check_organ_id(organ_id)
+    if not name.strip():
+        raise BadRequest("an agency needs a name", where="name")
+    if webhook_url:
+        check_webhook(webhook_url)
+    token = new_token()
+    async with conn.transaction():
+        if await repo.agency_exists(conn, organ_id):
+            raise Conflict(f"agency {organ_id} is already registered", where="organ_id")
+        await repo.insert_agency(
+            conn,
+            organ_id=organ_id,
+            name=name.strip(),
+            delivery_mode="push" if webhook_url else "pull",
+            webhook_url=webhook_url,
+            token_hash=hash_token(token),
+        )
+        for cert in certificates or []:
+            await _insert_certificate(conn, organ_id, cert)
+        await repo.audit(conn, "agency_registered", organ_id=organ_id, details={"name": name})
+        await repo.notify_agencies_changed(conn, organ_id)
+    return await get(conn, organ_id), token
+
+
+async def _insert_certificate(
+    conn: asyncpg.Connection, organ_id: str, cert: x509.Certificate
+) -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    fp = signing.fingerprint(cert)
+    await repo.insert_certificate(
+        conn,
+        organ_id=organ_id,
+        fingerprint=fp,
+        subject=cert.subject.rfc4514_string(),
+        not_after=cert.not_valid_after_utc,
+        pem=cert.public_bytes(Encoding.PEM).decode("ascii"),
+    )
+    return fp
+
+
+async def get(conn: asyncpg.Connection, organ_id: str) -> Agency:
+    row = await repo.get_agency(conn, organ_id)
+    if row is None:
+        raise NotFound(f"no agency {organ_id} is registered", where="organ_id")
+    certs = [
+        Certificate(r["fingerprint"], r["subject"], r["not_after"])
+        for r in await repo.agency_certificates(conn, organ_id)
+    ]
+    return _agency(row, certs)
+
+
+def _agency(row: asyncpg.Record, certs: list[Certificate]) -> Agency:
+    return Agency(
+        organ_id=row["organ_id"],
+        name=row["name"],
+        delivery_mode=row["delivery_mode"],
+        webhook_url=row["webhook_url"],
+        signature_policy=row["signature_policy"],
+        active=row["active"],
+        token_hash=row["token_hash"],
+        created_at=row["created_at"],
+        certificates=certs,
+    )
+
+
+async def by_token(conn: asyncpg.Connection, token: str) -> Agency | None:
+    row = await repo.agency_by_token_hash(conn, hash_token(token))
+    if row is None:
+        return None
+    certs = [
+        Certificate(r["fingerprint"], r["subject"], r["not_after"])
+        for r in await repo.agency_certificates(conn, row["organ_id"])
+    ]
+    return _agency(row, certs)
+
+
+async def list_all(conn: asyncpg.Connection, *, active_only: bool = False) -> list[Agency]:
+    return [_agency(r, []) for r in await repo.list_agencies(conn, active_only=active_only)]
+
+
+async def set_active(conn: asyncpg.Connection, organ_id: str, active: bool) -> Agency:
+    async with conn.transaction():
+        if not await repo.set_agency_active(conn, organ_id, active):
+            raise NotFound(f"no agency {organ_id} is registered", where="organ_id")
+        await repo.audit(conn, "agency_enabled" if active else "agency_disabled", organ_id=organ_id)
+        await repo.notify_agencies_changed(conn, organ_id)
+    return await get(conn, organ_id)
+
+
+async def rotate_token(conn: asyncpg.Connection, organ_id: str) -> str:
+    token = new_token()
+    async with conn.transaction():
+        if not await repo.set_agency_token(conn, organ_id, hash_token(token)):
+            raise NotFound(f"no agency {organ_id} is registered", where="organ_id")
+        await repo.audit(conn, "agency_token_rotated", organ_id=organ_id)
+    return token
+
+
+async def set_webhook(conn: asyncpg.Connection, organ_id: str, webhook_url: str | None) -> Agency:
+    if webhook_url:
+        check_webhook(webhook_url)
+    async with conn.transaction():
+        if not await repo.set_agency_webhook(conn, organ_id, webhook_url):
+            raise NotFound(f"no agency {organ_id} is registered", where="organ_id")
+        await repo.audit(
+            conn, "agency_delivery_changed", organ_id=organ_id, details={"webhook_url": webhook_url}
+        )
+        await repo.notify_agencies_changed(conn, organ_id)
+    return await get(conn, organ_id)
+
+
+async def add_certificate(conn: asyncpg.Connection, organ_id: str, cert: x509.Certificate) -> str:
+    async with conn.transaction():
+        await get(conn, organ_id)
+        fp = signing.fingerprint(cert)
+        if fp in (await get(conn, organ_id)).fingerprints:
+            raise Conflict(f"certificate {fp} is already registered for {organ_id}", where="cert")
+        await _insert_certificate(conn, organ_id, cert)
+        await repo.audit(
+            conn, "agency_certificate_added", organ_id=organ_id, details={"fingerprint": fp}
+        )
+    return fp
+
+
+async def remove_certificate(conn: asyncpg.Connection, organ_id: str, fingerprint: str) -> None:
+    async with conn.transaction():
+        if not await repo.delete_certificate(conn, organ_id, fingerprint.lower().replace(":", "")):
+            raise NotFound(f"{organ_id} has no certificate {fingerprint}", where="fingerprint")
+        await repo.audit(
+            conn,
+            "agency_certificate_removed",
+            organ_id=organ_id,
+            details={"fingerprint": fingerprint},
+        )

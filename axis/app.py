@@ -1,0 +1,217 @@
+"""The application factory: wires PostgreSQL, RabbitMQ and the blob store into one aiohttp app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from axis import metrics, repo
+from axis.api import HUB, setup_routes
+from axis.broker import Broker, BrokerUnavailable
+from axis.config import Config
+from axis.dispatch import Dispatcher
+from axis.errors import AxisError
+from axis.hub import Hub, load_seal, load_trust
+from axis.logs import request_id_var
+from axis.notify import Listener
+from axis.relay import Relay
+from axis.topology import Names
+from storage import migrations
+from storage.blobs import BlobStore, open_blob_store
+from storage.db import Database, DatabaseUnavailable
+
+log = logging.getLogger("axis.http")
+
+CONFIG = web.AppKey("config", Config)
+DB = web.AppKey("db", Database)
+BROKER = web.AppKey("broker", Broker)
+BLOBS = web.AppKey("blobs", BlobStore)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+READY_TIMEOUT = 3.0
+
+
+def json_error(status: int, code: str, message: str, where: str | None = None) -> web.Response:
+    body: dict[str, object] = {"code": code, "message": message}
+    if where:
+        body["where"] = where
+    return web.json_response({"error": body}, status=status)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id (taken from X-Request-Id when sane), time it and count it."""
+    incoming = request.headers.get("X-Request-Id", "")
+    rid = (
+        incoming
+        if 0 < len(incoming) <= 64 and incoming.isascii() and incoming.isprintable()
+        else uuid.uuid4().hex
+    )
+    token = request_id_var.set(rid)
+    route = (
+        request.match_info.route.resource.canonical
+        if request.match_info.route.resource
+        else "unmatched"
+    )
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = rid
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers["X-Request-Id"] = rid
+        raise
+    finally:
+        elapsed = time.perf_counter() - start
+        metrics.HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
+        metrics.HTTP_LATENCY.labels(request.method, route).observe(elapsed)
+        log.info(
+            "event=http method=%s path=%s status=%s ms=%.1f",
+            request.method,
+            request.path,
+            status,
+            elapsed * 1000,
+        )
+        request_id_var.reset(token)
+
+
+@web.middleware
+async def error_mapping(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place where the axis's errors become HTTP answers."""
+    try:
+        return await handler(request)
+    except AxisError as exc:
+        return web.json_response(exc.to_json(), status=exc.status)
+    except (DatabaseUnavailable, BrokerUnavailable) as exc:
+        which = "postgresql" if isinstance(exc, DatabaseUnavailable) else "rabbitmq"
+        return json_error(503, "dependency_unavailable", f"{which} is unavailable: {exc}", which)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            code = exc.reason.lower().replace(" ", "_")
+            return json_error(exc.status, code, exc.text or exc.reason)
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("event=unhandled_error path=%s", request.path)
+        return json_error(
+            500, "internal_error", "the axis failed to answer; the request id is in the logs"
+        )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 only when every dependency answers and the schema is current; 503 naming the failing ones."""
+    app = request.app
+
+    async def check_db() -> dict[str, object]:
+        async with app[DB].connection() as conn:
+            await conn.fetchval("SELECT 1")
+            pending = await migrations.pending(conn)
+        if pending:
+            return {"ok": False, "error": "migrations pending: " + ", ".join(pending)}
+        return {"ok": True}
+
+    async def check_broker() -> dict[str, object]:
+        await app[BROKER].ping(READY_TIMEOUT)
+        return {"ok": True}
+
+    async def check_blobs() -> dict[str, object]:
+        await app[BLOBS].ping()
+        return {"ok": True}
+
+    async def guarded(check: Callable[[], Awaitable[dict[str, object]]]) -> dict[str, object]:
+        try:
+            return await asyncio.wait_for(check(), READY_TIMEOUT)
+        except TimeoutError:
+            return {"ok": False, "error": f"no answer within {READY_TIMEOUT:g} s"}
+        except Exception as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    names = ("postgresql", "rabbitmq", "blob_store")
+    results = await asyncio.gather(guarded(check_db), guarded(check_broker), guarded(check_blobs))
+    checks = dict(zip(names, results, strict=True))
+    for name, result in checks.items():
+        metrics.DEPENDENCY_UP.labels(name).set(1 if result["ok"] else 0)
+    failing = [name for name, result in checks.items() if not result["ok"]]
+    body = {
+        "status": "ready" if not failing else "unavailable",
+        "failing": failing,
+        "checks": checks,
+    }
+    return web.json_response(body, status=200 if not failing else 503)
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    db = Database(config.database_url)
+    broker = Broker(config.amqp_url)
+    blobs = open_blob_store(config.blob_url)
+    app[DB] = db
+    app[BROKER] = broker
+    app[BLOBS] = blobs
+    # Neither waits: the service answers /healthz at once and becomes ready when both are reachable.
+    await db.start()
+    await broker.start()
+    hub = Hub(
+        config=config,
+        db=db,
+        broker=broker,
+        blobs=blobs,
+        trust=load_trust(config.trust_dir),
+        seal=load_seal(config.seal_dir),
+        names=Names(config.queue_prefix),
+    )
+    app[HUB] = hub
+    relay = Relay(db, broker, hub.names)
+    dispatcher = Dispatcher(hub)
+    listener = Listener(
+        config.database_url,
+        {
+            repo.INBOX_CHANNEL: hub.inbox.wake,
+            repo.OUTBOX_CHANNEL: relay.wake,
+            repo.AGENCY_CHANNEL: dispatcher.agencies_changed,
+        },
+    )
+    listener.start()
+    relay.start()
+    dispatcher.start()
+    try:
+        yield
+    finally:
+        await listener.close()
+        await relay.close()
+        await dispatcher.close()
+        await broker.close()
+        await db.close()
+        await blobs.close()
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context, error_mapping],
+        client_max_size=config.max_document_bytes,
+    )
+    app[CONFIG] = config
+    app.cleanup_ctx.append(_resources)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
+    setup_routes(app)
+    return app

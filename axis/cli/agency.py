@@ -1,0 +1,212 @@
+"""`axis agency ...`: register agencies, their certificates, tokens and delivery mode."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import click
+
+from axis import agencies
+from axis.cli.output import emit, fail
+from axis.errors import AxisError
+
+T = TypeVar("T")
+
+
+def _run(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    from axis.cli.main import load_config
+
+    cfg = load_config()
+
+    async def go() -> T:
+        conn = await asyncpg.connect(cfg.database_url)
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(go())
+    except AxisError as exc:
+        fail(exc.message)
+    except OSError as exc:
+        fail(f"cannot reach PostgreSQL at AXIS_DATABASE_URL: {exc}")
+    except asyncpg.UndefinedTableError:
+        fail("the database has no axis tables yet; run `axis migrate` first")
+    raise AssertionError("unreachable")
+
+
+def _certs(paths: tuple[Path, ...], organ_id: str) -> list[Any]:
+    out = []
+    for path in paths:
+        try:
+            out.append(agencies.load_certificate(path.read_bytes(), organ_id))
+        except AxisError as exc:
+            fail(f"{path}: {exc.message}")
+    return out
+
+
+@click.group()
+def agency() -> None:
+    """Register and manage the agencies that use the axis.
+
+    \b
+    Examples:
+      axis agency add --organ 000.00.00.G22 --name "Văn phòng Chính phủ" --cert g22.crt
+      axis agency add --organ 000.00.00.H41 --name "UBND tỉnh Nghệ An" --webhook https://dms.nghean.gov.vn/axis
+      axis agency list
+    """
+
+
+@agency.command("add")
+@click.option(
+    "--organ", "organ_id", required=True, help="Organ id (mã định danh), e.g. 000.00.00.G22."
+)
+@click.option(
+    "--name", required=True, help='The agency\'s name, e.g. "Bộ Thông tin và Truyền thông".'
+)
+@click.option(
+    "--cert",
+    "certs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Signing certificate (PEM or DER); repeat for several.",
+)
+@click.option(
+    "--webhook", default=None, help="Push deliveries to this URL; without it the agency pulls."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def add(
+    organ_id: str, name: str, certs: tuple[Path, ...], webhook: str | None, as_json: bool
+) -> None:
+    """Register an agency and print its API token (shown this once only).
+
+    Example: axis agency add --organ 000.00.00.G22 --name "Văn phòng Chính phủ" --cert g22.crt
+    """
+    loaded = _certs(certs, organ_id)
+    found, token = _run(
+        lambda conn: agencies.add(
+            conn, organ_id=organ_id, name=name, webhook_url=webhook, certificates=loaded
+        )
+    )
+    data = {**found.details(), "token": token}
+    text = (
+        f"registered {found.organ_id} ({found.name}), delivery: {found.delivery_mode}\n"
+        f"API token (shown once, keep it safe): {token}"
+    )
+    emit(data, as_json=as_json, text=text)
+
+
+@agency.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def list_(as_json: bool) -> None:
+    """List every registered agency.
+
+    Example: axis agency list --json
+    """
+    found = _run(lambda conn: agencies.list_all(conn))
+    rows = [
+        {**a.public(), "delivery": a.delivery_mode, "signature_policy": a.signature_policy}
+        for a in found
+    ]
+    text = (
+        "\n".join(
+            f"{r['organ_id']:<16} {'active' if r['active'] else 'DISABLED':<8} {r['delivery']:<4} {r['name']}"
+            for r in rows
+        )
+        or "no agencies registered"
+    )
+    emit(rows, as_json=as_json, text=text)
+
+
+@agency.command("show")
+@click.argument("organ_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def show(organ_id: str, as_json: bool) -> None:
+    """Show one agency with its certificates.
+
+    Example: axis agency show 000.00.00.G22
+    """
+    found = _run(lambda conn: agencies.get(conn, organ_id))
+    emit(found.details(), as_json=as_json)
+
+
+@agency.command("disable")
+@click.argument("organ_id")
+def disable(organ_id: str) -> None:
+    """Stop an agency from sending and receiving; its token stops working.
+
+    Example: axis agency disable 000.00.00.H41
+    """
+    _run(lambda conn: agencies.set_active(conn, organ_id, False))
+    click.echo(f"{organ_id} is disabled")
+
+
+@agency.command("enable")
+@click.argument("organ_id")
+def enable(organ_id: str) -> None:
+    """Let a disabled agency send and receive again.
+
+    Example: axis agency enable 000.00.00.H41
+    """
+    _run(lambda conn: agencies.set_active(conn, organ_id, True))
+    click.echo(f"{organ_id} is enabled")
+
+
+@agency.command("rotate-token")
+@click.argument("organ_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def rotate_token(organ_id: str, as_json: bool) -> None:
+    """Issue a new API token; the old one stops working at once.
+
+    Example: axis agency rotate-token 000.00.00.G22
+    """
+    token = _run(lambda conn: agencies.rotate_token(conn, organ_id))
+    emit(
+        {"organ_id": organ_id, "token": token},
+        as_json=as_json,
+        text=f"new API token for {organ_id} (shown once): {token}",
+    )
+
+
+@agency.command("set-webhook")
+@click.argument("organ_id")
+@click.argument("url", required=False)
+def set_webhook(organ_id: str, url: str | None) -> None:
+    """Push deliveries to URL, or switch the agency back to pulling when no URL is given.
+
+    Example: axis agency set-webhook 000.00.00.H41 https://dms.example.gov.vn/axis
+    """
+    found = _run(lambda conn: agencies.set_webhook(conn, organ_id, url))
+    click.echo(
+        f"{organ_id} now takes delivery by {found.delivery_mode}" + (f" at {url}" if url else "")
+    )
+
+
+@agency.command("add-cert")
+@click.argument("organ_id")
+@click.argument("cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def add_cert(organ_id: str, cert: Path) -> None:
+    """Register another signing certificate for an agency.
+
+    Example: axis agency add-cert 000.00.00.G22 new.crt
+    """
+    loaded = _certs((cert,), organ_id)[0]
+    fp = _run(lambda conn: agencies.add_certificate(conn, organ_id, loaded))
+    click.echo(f"added certificate {fp} to {organ_id}")
+
+
+@agency.command("remove-cert")
+@click.argument("organ_id")
+@click.argument("fingerprint")
+def remove_cert(organ_id: str, fingerprint: str) -> None:
+    """Withdraw a certificate (by its SHA-256 fingerprint); letters it signs are refused from now on.
+
+    Example: axis agency remove-cert 000.00.00.G22 3f9a...
+    """
+    _run(lambda conn: agencies.remove_certificate(conn, organ_id, fingerprint))
+    click.echo(f"removed certificate {fingerprint} from {organ_id}")

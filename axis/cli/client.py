@@ -1,0 +1,305 @@
+"""`axis send`, `axis inbox`, `axis fetch`, `axis ack`: an agency's side of the axis from the shell."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from axis.cli.output import emit, fail, wants_json
+from axis.client import AxisClient, AxisClientError
+
+url_option = click.option(
+    "--url",
+    envvar="AXIS_URL",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="The axis (env AXIS_URL).",
+)
+token_option = click.option(
+    "--token", envvar="AXIS_TOKEN", required=True, help="The agency's API token (env AXIS_TOKEN)."
+)
+
+
+def _client(url: str, token: str) -> AxisClient:
+    return AxisClient(url, token)
+
+
+@click.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--to",
+    "expected_to",
+    default=None,
+    help="Comma-separated organ ids the packages must be addressed to; refuse to send otherwise.",
+)
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
+@url_option
+@token_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def send(
+    files: tuple[Path, ...],
+    expected_to: str | None,
+    concurrency: int,
+    url: str,
+    token: str,
+    as_json: bool,
+) -> None:
+    """Send signed edXML packages; recipients are the package's To elements.
+
+    \b
+    Examples:
+      axis send letter.xml
+      axis send out/*.xml --concurrency 16       (a progress bar on a terminal)
+      axis send letter.xml --to 000.00.00.H41    (refuse unless addressed to exactly these)
+    """
+    if expected_to:
+        import edoc
+
+        want = {o.strip() for o in expected_to.split(",") if o.strip()}
+        for path in files:
+            with path.open("rb") as stream:
+                try:
+                    package = edoc.parse(stream, attachment_sink=lambda _a: _Discard())
+                except edoc.EdocError as exc:
+                    fail(f"{path}: {exc}")
+            have = {o.organ_id for o in getattr(package.header, "to", [])}
+            if have != want:
+                fail(
+                    f"{path} is addressed to {', '.join(sorted(have))}, not to {', '.join(sorted(want))}"
+                )
+
+    results: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        async with _client(url, token) as client:
+            sem = asyncio.Semaphore(concurrency)
+            show_bar = len(files) > 1 and sys.stderr.isatty()
+            with (
+                click.progressbar(length=len(files), label="sending", file=sys.stderr)
+                if show_bar
+                else _NoBar() as bar
+            ):
+
+                async def one(path: Path) -> None:
+                    async with sem:
+                        try:
+                            answer = await client.send(path)
+                            results.append({"file": str(path), "ok": True, **answer})
+                        except AxisClientError as exc:
+                            results.append(
+                                {
+                                    "file": str(path),
+                                    "ok": False,
+                                    "status": exc.status,
+                                    "error": {
+                                        "code": exc.code,
+                                        "message": exc.message,
+                                        "where": exc.where,
+                                    },
+                                }
+                            )
+                        bar.update(1)
+
+                await asyncio.gather(*(one(p) for p in files))
+
+    try:
+        asyncio.run(run())
+    except OSError as exc:
+        fail(f"cannot reach the axis at {url}: {exc}")
+    failed = [r for r in results if not r["ok"]]
+    lines = [
+        f"{r['file']}: accepted as {r['document_id']} for {len(r['deliveries'])} recipient(s)"
+        if r["ok"]
+        else f"{r['file']}: refused ({r['status']} {r['error']['code']}): {r['error']['message']}"
+        for r in results
+    ]
+    emit(
+        results if len(results) > 1 or wants_json(as_json) else results[0],
+        as_json=as_json,
+        text="\n".join(lines),
+    )
+    if failed:
+        raise SystemExit(1)
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+class _Discard:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+@click.command()
+@click.option(
+    "--wait", default=0.0, show_default=True, help="Seconds to long-poll when nothing is waiting."
+)
+@click.option("--limit", default=100, show_default=True)
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep printing new deliveries as they arrive (one JSON per line).",
+)
+@click.option("--ack", "auto_ack", is_flag=True, help="Acknowledge each delivery once printed.")
+@url_option
+@token_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def inbox(
+    wait: float, limit: int, follow: bool, auto_ack: bool, url: str, token: str, as_json: bool
+) -> None:
+    """List letters and statuses waiting for your agency.
+
+    \b
+    Examples:
+      axis inbox
+      axis inbox --follow --ack     (print each new delivery as a JSON line, acknowledge it)
+    """
+
+    async def run() -> None:
+        async with _client(url, token) as client:
+            if follow:
+                async for item in client.follow(wait=30, limit=limit):
+                    click.echo(json.dumps(item, ensure_ascii=False))
+                    if auto_ack:
+                        await client.ack(item["delivery_id"])
+                return
+            items = await client.inbox(wait=wait, limit=limit)
+            if auto_ack:
+                for item in items:
+                    await client.ack(item["delivery_id"])
+            text = (
+                "\n".join(
+                    f"{i['delivery_id']}  {i['kind']:<6} from {i['sender']:<16} "
+                    + (
+                        f"status {i['status_code']}"
+                        if i["kind"] == "status"
+                        else f"{i['code'] or ''} {i['subject'] or ''}"
+                    )
+                    for i in items
+                )
+                or "nothing waiting"
+            )
+            emit(items, as_json=as_json, text=text)
+
+    try:
+        asyncio.run(run())
+    except AxisClientError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        fail(f"cannot reach the axis at {url}: {exc}")
+
+
+@click.command()
+@click.argument("document_id")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder for the package and its attachments.",
+)
+@click.option(
+    "--ack",
+    "delivery_id",
+    default=None,
+    help="Acknowledge this delivery once the files are written.",
+)
+@url_option
+@token_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def fetch(
+    document_id: str, out_dir: Path, delivery_id: str | None, url: str, token: str, as_json: bool
+) -> None:
+    """Download a letter: the signed edXML and each attachment, decoded.
+
+    Example: axis fetch 0192f0c1-... -o inbox/ --ack 0192f0c2-...
+    """
+    import edoc
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> dict[str, Any]:
+        async with _client(url, token) as client:
+            package_path = out_dir / f"{document_id}.xml"
+            size = await client.fetch_to(document_id, package_path)
+            with package_path.open("rb") as stream:
+                package = edoc.parse(stream, attachment_sink=lambda _a: _Discard())
+            written = []
+            for position, attachment in enumerate(package.attachments, start=1):
+                name = (
+                    Path(attachment.name or f"attachment-{position}").name
+                    or f"attachment-{position}"
+                )
+                target = out_dir / f"{document_id}-{position}-{name}"
+                target.write_bytes(await client.attachment(document_id, position))
+                written.append(
+                    {"file": str(target), "size": attachment.size, "sha256": attachment.sha256}
+                )
+            acked = await client.ack(delivery_id) if delivery_id else None
+            return {
+                "package": str(package_path),
+                "size": size,
+                "attachments": written,
+                "acknowledged": bool(acked),
+            }
+
+    try:
+        result = asyncio.run(run())
+    except AxisClientError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot reach the axis at {url}: {exc}")
+    emit(
+        result,
+        as_json=as_json,
+        text="\n".join(
+            [f"wrote {result['package']} ({result['size']} bytes)"]
+            + [f"wrote {a['file']} ({a['size']} bytes)" for a in result["attachments"]]
+        ),
+    )
+
+
+@click.command()
+@click.argument("delivery_ids", nargs=-1, required=True)
+@url_option
+@token_option
+def ack(delivery_ids: tuple[str, ...], url: str, token: str) -> None:
+    """Acknowledge deliveries: the sender learns the letter arrived (status 01).
+
+    Example: axis ack 0192f0c2-...
+    """
+
+    async def run() -> None:
+        async with _client(url, token) as client:
+            for delivery_id in delivery_ids:
+                result = await client.ack(delivery_id)
+                click.echo(
+                    f"{delivery_id}: acknowledged"
+                    + (" (already)" if result.get("already_acknowledged") else "")
+                )
+
+    try:
+        asyncio.run(run())
+    except AxisClientError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot reach the axis at {url}: {exc}")

@@ -1,0 +1,279 @@
+"""Delivery of letters and statuses: the inbox, fetching, acknowledgement and the axis's own receipts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+import edoc
+from axis import metrics, repo
+from axis.agencies import Agency
+from axis.errors import BadRequest, NotFound
+from axis.hub import Hub
+from axis.ids import uuid7
+from axis.ingest import insert_deliveries
+
+log = logging.getLogger("axis.delivery")
+
+MAX_WAIT = 60.0
+MAX_LIMIT = 500
+
+_ITEM = """
+SELECT d.id AS delivery_id, d.seq, d.state, d.available_at, d.acknowledged_at, d.attempts, d.last_error,
+       d.recipient, doc.id AS document_id, doc.kind, doc.sender, doc.edxml_document_id, doc.business_type,
+       doc.status_code, doc.subject, doc.code_number, doc.code_notation, doc.size, doc.signature,
+       doc.received_at, doc.responds_to
+  FROM deliveries d JOIN documents doc ON doc.id = d.document_id
+"""
+
+
+def item_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "delivery_id": str(row["delivery_id"]),
+        "document_id": str(row["document_id"]),
+        "kind": row["kind"],
+        "sender": row["sender"],
+        "recipient": row["recipient"],
+        "state": row["state"],
+        "edxml_document_id": row["edxml_document_id"],
+        "business_type": row["business_type"],
+        "status_code": row["status_code"],
+        "responds_to": str(row["responds_to"]) if row["responds_to"] else None,
+        "subject": row["subject"],
+        "code": f"{row['code_number']}/{row['code_notation']}" if row["code_number"] else None,
+        "size": row["size"],
+        "signature": row["signature"],
+        "unsigned_legacy": row["signature"] == "legacy",
+        "received_at": row["received_at"].isoformat(),
+        "available_at": row["available_at"].isoformat() if row["available_at"] else None,
+        "acknowledged_at": row["acknowledged_at"].isoformat() if row["acknowledged_at"] else None,
+        "attempts": row["attempts"],
+        "last_error": row["last_error"],
+    }
+
+
+async def inbox(
+    hub: Hub, agency: Agency, *, wait: float = 0.0, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Deliveries available to `agency`, oldest first; with `wait`, returns as soon as one arrives."""
+    if not 0 <= wait <= MAX_WAIT:
+        raise BadRequest(f"wait must be between 0 and {MAX_WAIT:g} seconds", where="wait")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", where="limit")
+    event = hub.inbox.register(agency.organ_id)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            event.clear()
+            async with hub.db.connection() as conn:
+                rows = await conn.fetch(
+                    _ITEM
+                    + " WHERE d.recipient = $1 AND d.state = 'available' ORDER BY d.seq LIMIT $2",
+                    agency.organ_id,
+                    limit,
+                )
+            remaining = deadline - loop.time()
+            if rows or remaining <= 0:
+                return [item_json(r) for r in rows]
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
+    finally:
+        hub.inbox.unregister(agency.organ_id, event)
+
+
+async def deliveries(
+    hub: Hub, agency: Agency, *, state: str | None, role: str, limit: int
+) -> list[dict[str, Any]]:
+    """Deliveries of the letters `agency` sent (role=sent) or received (role=received), by state."""
+    states = ("queued", "available", "acknowledged", "failed")
+    if state is not None and state not in states:
+        raise BadRequest(f"state must be one of {', '.join(states)}", where="state")
+    if role not in ("sent", "received"):
+        raise BadRequest("role must be sent or received", where="role")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", where="limit")
+    column = "doc.sender" if role == "sent" else "d.recipient"
+    async with hub.db.connection() as conn:
+        rows = await conn.fetch(
+            _ITEM
+            + f" WHERE {column} = $1 AND ($2::text IS NULL OR d.state = $2) ORDER BY d.seq DESC LIMIT $3",
+            agency.organ_id,
+            state,
+            limit,
+        )
+    return [item_json(r) for r in rows]
+
+
+def parse_id(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"no {what} {value!r}", where=what) from None
+
+
+async def document_for(hub: Hub, agency: Agency, document_id: str) -> asyncpg.Record:
+    """The document row, if `agency` sent it or is one of its recipients; 404 otherwise (no leak)."""
+    doc_id = parse_id(document_id, "document")
+    async with hub.db.connection() as conn:
+        row = await conn.fetchrow(
+            """SELECT doc.* FROM documents doc
+                WHERE doc.id = $1 AND (doc.sender = $2 OR EXISTS
+                      (SELECT 1 FROM deliveries d WHERE d.document_id = doc.id AND d.recipient = $2))""",
+            doc_id,
+            agency.organ_id,
+        )
+    if row is None:
+        raise NotFound(
+            f"no document {document_id} addressed to or sent by {agency.organ_id}", where="document"
+        )
+    return row
+
+
+async def attachment_for(hub: Hub, agency: Agency, document_id: str, ref: str) -> asyncpg.Record:
+    doc = await document_for(hub, agency, document_id)
+    async with hub.db.connection() as conn:
+        row = await conn.fetchrow(
+            """SELECT * FROM document_attachments
+                WHERE document_id = $1 AND (position::text = $2 OR content_id = $2 OR content_id = $3)""",
+            doc["id"],
+            ref,
+            ref.removeprefix("cid:"),
+        )
+    if row is None:
+        raise NotFound(f"document {document_id} has no attachment {ref!r}", where="attachment")
+    return row
+
+
+async def make_available(hub: Hub, delivery_id: uuid.UUID) -> bool:
+    """A pull delivery reached its agency's queue: it shows in the inbox. Idempotent."""
+    async with hub.db.connection() as conn:
+        recipient = await conn.fetchval(
+            """UPDATE deliveries SET state = 'available', available_at = now()
+                WHERE id = $1 AND state = 'queued' RETURNING recipient""",
+            delivery_id,
+        )
+        if recipient is None:
+            return False
+        await conn.execute("SELECT pg_notify($1, $2)", repo.INBOX_CHANNEL, recipient)
+    metrics.STAGE.labels("available").inc()
+    return True
+
+
+async def acknowledge(hub: Hub, agency: Agency, delivery_id: str) -> dict[str, Any]:
+    """The recipient has the letter: record it once, and tell the sender with status 01 (arrived)."""
+    did = parse_id(delivery_id, "delivery")
+    async with hub.db.connection() as conn:
+        row = await conn.fetchrow(
+            _ITEM + " WHERE d.id = $1 AND d.recipient = $2", did, agency.organ_id
+        )
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id} for {agency.organ_id}", where="delivery")
+    status_blob = None
+    if row["kind"] == "letter" and row["state"] != "acknowledged":
+        status_blob = await _arrived_status(hub, row, agency)
+    async with hub.db.connection() as conn, conn.transaction():
+        changed = await mark_acknowledged(conn, did, status_blob, via="api")
+        final = await conn.fetchrow(_ITEM + " WHERE d.id = $1", did)
+    result = item_json(final)
+    result["already_acknowledged"] = not changed
+    return result
+
+
+async def mark_acknowledged(
+    conn: asyncpg.Connection,
+    delivery_id: uuid.UUID,
+    status_blob: tuple[bytes, str] | None,
+    *,
+    via: str,
+) -> bool:
+    """In the caller's transaction: acknowledged once; for a letter, a status 01 goes to its sender."""
+    row = await conn.fetchrow(_ITEM + " WHERE d.id = $1 FOR UPDATE OF d", delivery_id)
+    if row is None or row["state"] == "acknowledged":
+        return False
+    await conn.execute(
+        "UPDATE deliveries SET state = 'acknowledged', acknowledged_at = now(), last_error = NULL WHERE id = $1",
+        delivery_id,
+    )
+    await repo.audit(
+        conn,
+        "acknowledged",
+        organ_id=row["recipient"],
+        document_id=row["document_id"],
+        delivery_id=delivery_id,
+        details={"via": via},
+    )
+    metrics.STAGE.labels("acknowledged").inc()
+    if row["kind"] == "letter" and status_blob is not None:
+        data, sha = status_blob
+        status_id = uuid7()
+        summary = {
+            "status_code": "01",
+            "from": row["recipient"],
+            "responds_to": str(row["document_id"]),
+            "label_vi": "đã đến",
+            "label_en": "arrived",
+        }
+        await conn.execute(
+            """INSERT INTO documents (id, kind, sender, edxml_document_id, business_type, status_code,
+                   content_sha256, size, subject, signature, responds_to, summary)
+               VALUES ($1, 'status', $2, $3, 0, '01', $4, $5, $6, 'axis', $7, $8::jsonb)""",
+            status_id,
+            row["recipient"],
+            row["edxml_document_id"],
+            sha,
+            len(data),
+            row["subject"],
+            row["document_id"],
+            json.dumps(summary, ensure_ascii=False),
+        )
+        await insert_deliveries(conn, status_id, [(uuid7(), row["sender"])])
+        await repo.audit(
+            conn,
+            "status",
+            organ_id=row["recipient"],
+            document_id=row["document_id"],
+            delivery_id=delivery_id,
+            details={"status_code": "01", "status_document_id": str(status_id), "by": "axis"},
+        )
+    return True
+
+
+async def _arrived_status(hub: Hub, row: asyncpg.Record, recipient: Agency) -> tuple[bytes, str]:
+    """Status 01 in edXML, From the recipient, sealed by the axis, stored in the blob store."""
+    async with hub.db.connection() as conn:
+        letter = await conn.fetchrow(
+            "SELECT code_number, code_notation, promulgation_date, summary FROM documents WHERE id = $1",
+            row["document_id"],
+        )
+    code = f"{letter['code_number']}/{letter['code_notation']}" if letter["code_number"] else None
+    status = edoc.StatusMessage(
+        from_=edoc.Organization(organ_id=recipient.organ_id, organ_name=recipient.name),
+        response_for=edoc.ResponseFor(
+            organ_id=row["sender"],
+            code=code,
+            document_id=row["edxml_document_id"],
+            promulgation_date=letter["promulgation_date"],
+        ),
+        status_code=edoc.StatusCode.ARRIVED,
+        timestamp=datetime.now(UTC),
+        description="Đã đến (arrived): xác nhận bởi trục liên thông khi đơn vị nhận tải văn bản",
+    )
+    data = hub.seal.sign_document(edoc.build(edoc.Package(header=status)))
+    stored = await hub.blobs.put(data)
+    return data, stored.sha256
+
+
+def webhook_signature(token_hash: str, body: bytes) -> str:
+    """HMAC-SHA256 keyed with the SHA-256 (hex) of the agency's token: both sides can compute it."""
+    import hmac
+
+    return "sha256=" + hmac.new(token_hash.encode("ascii"), body, hashlib.sha256).hexdigest()

@@ -1,0 +1,75 @@
+"""The hub's shared resources and background workers, handed to every service function."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import signing
+from axis.agencies import Agency
+from axis.broker import Broker
+from axis.config import Config
+from axis.topology import Names
+from storage.blobs import BlobStore
+from storage.db import Database
+
+log = logging.getLogger("axis.hub")
+
+
+class InboxWaiters:
+    """Long-polls in this process, woken by NOTIFY from whichever process made a delivery available."""
+
+    def __init__(self) -> None:
+        self._events: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+
+    def register(self, organ_id: str) -> asyncio.Event:
+        event = asyncio.Event()
+        self._events[organ_id].add(event)
+        return event
+
+    def unregister(self, organ_id: str, event: asyncio.Event) -> None:
+        self._events[organ_id].discard(event)
+        if not self._events[organ_id]:
+            del self._events[organ_id]
+
+    def wake(self, organ_id: str) -> None:
+        if organ_id == "*":
+            targets = [e for events in self._events.values() for e in events]
+        else:
+            targets = list(self._events.get(organ_id, ()))
+        for event in targets:
+            event.set()
+
+
+@dataclass
+class Hub:
+    config: Config
+    db: Database
+    broker: Broker
+    blobs: BlobStore
+    trust: signing.TrustStore
+    seal: signing.Seal
+    names: Names
+    inbox: InboxWaiters = field(default_factory=InboxWaiters)
+    #: token -> (expiry on the monotonic clock, agency): spares a query per call for a few seconds.
+    token_cache: dict[str, tuple[float, Agency]] = field(default_factory=dict)
+
+
+def load_trust(directory: Path) -> signing.TrustStore:
+    directory.mkdir(parents=True, exist_ok=True)
+    return signing.TrustStore.from_directory(directory)
+
+
+def load_seal(directory: Path) -> signing.Seal:
+    """The axis's own key and certificate; a development one is made when the folder is empty."""
+    key, cert = directory / "seal.key", directory / "seal.crt"
+    if not key.exists() or not cert.exists():
+        log.warning(
+            "event=seal_generated dir=%s note=development seal, replace it in production", directory
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        return signing.Seal.generate(directory, "Trục liên thông văn bản (development seal)")
+    return signing.Seal.load(key, cert)

@@ -1,0 +1,132 @@
+"""The outbox relay: publishes committed deliveries to RabbitMQ with publisher confirms.
+
+Rows are claimed with FOR UPDATE SKIP LOCKED, so any number of hub processes relay side by side;
+a row is deleted only in the transaction that saw its publish confirmed. A crash between the
+confirm and the commit publishes the row again, which the idempotent consumers absorb.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange
+
+from axis import metrics, repo
+from axis.broker import Broker
+from axis.topology import Names, declare_agency_queue, declare_exchange
+from storage.db import Database
+
+log = logging.getLogger("axis.relay")
+
+BATCH = 500
+
+
+class Relay:
+    def __init__(
+        self, db: Database, broker: Broker, names: Names, *, poll_interval: float = 1.0
+    ) -> None:
+        self.db = db
+        self.broker = broker
+        self.names = names
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._declared: set[str] = set()
+
+    def wake(self, _payload: str = "") -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                while await self.relay_once():
+                    pass
+                delay = 0.5
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                self._wake.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._channel = None
+                log.warning(
+                    "event=relay_failed retry_in=%.1fs error=%r",
+                    delay,
+                    f"{type(exc).__name__}: {exc}",
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+
+    async def _exchange_for(self) -> AbstractExchange:
+        if self._channel is None or self._channel.is_closed or self._exchange is None:
+            self._channel = await self.broker.connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
+            self._exchange = await declare_exchange(self._channel, self.names)
+            self._declared.clear()
+        return self._exchange
+
+    async def relay_once(self) -> int:
+        """Publish one batch; returns how many rows were relayed."""
+        async with self.db.connection() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT o.id, o.delivery_id, o.routing_key, d.document_id
+                     FROM outbox o JOIN deliveries d ON d.id = o.delivery_id
+                    ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED""",
+                BATCH,
+            )
+            if not rows:
+                return 0
+            exchange = await self._exchange_for()
+            assert self._channel is not None
+            for key in {r["routing_key"] for r in rows} - self._declared:
+                # A queue must exist before its first notice, or the broker would drop it.
+                await declare_agency_queue(self._channel, self.names, key)
+                self._declared.add(key)
+            await asyncio.gather(
+                *(
+                    exchange.publish(
+                        aio_pika.Message(
+                            json.dumps(
+                                {
+                                    "delivery_id": str(r["delivery_id"]),
+                                    "document_id": str(r["document_id"]),
+                                    "recipient": r["routing_key"],
+                                }
+                            ).encode(),
+                            message_id=str(r["delivery_id"]),
+                            content_type="application/json",
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        ),
+                        routing_key=r["routing_key"],
+                        mandatory=True,
+                    )
+                    for r in rows
+                )
+            )
+            await conn.execute(
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
+        metrics.STAGE.labels("relayed").inc(len(rows))
+        return len(rows)
+
+
+async def notify_outbox(conn: object) -> None:
+    """Called inside a transaction that wrote outbox rows: wakes every relay at commit."""
+    await conn.execute("SELECT pg_notify($1, '')", repo.OUTBOX_CHANNEL)  # type: ignore[attr-defined]

@@ -1,0 +1,175 @@
+"""The axis's SQL: every query of the hub lives here, parameters always bound."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+AGENCY_CHANNEL = "axis_agencies"
+INBOX_CHANNEL = "axis_inbox"
+OUTBOX_CHANNEL = "axis_outbox"
+
+# ---------------------------------------------------------------- agencies
+
+
+async def agency_exists(conn: asyncpg.Connection, organ_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM agencies WHERE organ_id = $1", organ_id))
+
+
+async def insert_agency(
+    conn: asyncpg.Connection,
+    *,
+    organ_id: str,
+    name: str,
+    delivery_mode: str,
+    webhook_url: str | None,
+    token_hash: str,
+) -> None:
+    await conn.execute(
+        """INSERT INTO agencies (organ_id, name, delivery_mode, webhook_url, token_hash)
+           VALUES ($1, $2, $3, $4, $5)""",
+        organ_id,
+        name,
+        delivery_mode,
+        webhook_url,
+        token_hash,
+    )
+
+
+async def insert_certificate(
+    conn: asyncpg.Connection,
+    *,
+    organ_id: str,
+    fingerprint: str,
+    subject: str,
+    not_after: datetime,
+    pem: str,
+) -> None:
+    await conn.execute(
+        """INSERT INTO agency_certificates (organ_id, fingerprint, subject, not_after, pem)
+           VALUES ($1, $2, $3, $4, $5)""",
+        organ_id,
+        fingerprint,
+        subject,
+        not_after,
+        pem,
+    )
+
+
+async def delete_certificate(conn: asyncpg.Connection, organ_id: str, fingerprint: str) -> bool:
+    result = await conn.execute(
+        "DELETE FROM agency_certificates WHERE organ_id = $1 AND fingerprint = $2",
+        organ_id,
+        fingerprint,
+    )
+    return bool(result != "DELETE 0")
+
+
+_AGENCY_COLUMNS = (
+    "organ_id, name, delivery_mode, webhook_url, signature_policy, active, token_hash, created_at"
+)
+
+
+async def get_agency(conn: asyncpg.Connection, organ_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE organ_id = $1", organ_id
+    )
+
+
+async def agency_by_token_hash(conn: asyncpg.Connection, token_hash: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE token_hash = $1", token_hash
+    )
+
+
+async def agency_certificates(conn: asyncpg.Connection, organ_id: str) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT fingerprint, subject, not_after FROM agency_certificates WHERE organ_id = $1 ORDER BY added_at",
+        organ_id,
+    )
+    return rows
+
+
+async def list_agencies(conn: asyncpg.Connection, *, active_only: bool) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE active OR NOT $1 ORDER BY organ_id",
+        active_only,
+    )
+    return rows
+
+
+async def agencies_by_ids(
+    conn: asyncpg.Connection, organ_ids: Sequence[str]
+) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE organ_id = ANY($1::text[])", list(organ_ids)
+    )
+    return rows
+
+
+async def set_agency_active(conn: asyncpg.Connection, organ_id: str, active: bool) -> bool:
+    result = await conn.execute(
+        "UPDATE agencies SET active = $2, updated_at = now() WHERE organ_id = $1", organ_id, active
+    )
+    return bool(result != "UPDATE 0")
+
+
+async def set_agency_token(conn: asyncpg.Connection, organ_id: str, token_hash: str) -> bool:
+    result = await conn.execute(
+        "UPDATE agencies SET token_hash = $2, updated_at = now() WHERE organ_id = $1",
+        organ_id,
+        token_hash,
+    )
+    return bool(result != "UPDATE 0")
+
+
+async def set_agency_webhook(
+    conn: asyncpg.Connection, organ_id: str, webhook_url: str | None
+) -> bool:
+    result = await conn.execute(
+        """UPDATE agencies SET webhook_url = $2, delivery_mode = CASE WHEN $2::text IS NULL THEN 'pull' ELSE 'push' END,
+                  updated_at = now() WHERE organ_id = $1""",
+        organ_id,
+        webhook_url,
+    )
+    return bool(result != "UPDATE 0")
+
+
+async def notify_agencies_changed(conn: asyncpg.Connection, organ_id: str) -> None:
+    await conn.execute("SELECT pg_notify($1, $2)", AGENCY_CHANNEL, organ_id)
+
+
+# ---------------------------------------------------------------- audit
+
+
+async def audit(
+    conn: asyncpg.Connection,
+    event: str,
+    *,
+    organ_id: str | None = None,
+    document_id: uuid.UUID | None = None,
+    delivery_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
+           VALUES ($1, $2, $3, $4, $5::jsonb)""",
+        event,
+        organ_id,
+        document_id,
+        delivery_id,
+        json.dumps(details or {}, ensure_ascii=False),
+    )
+
+
+async def audit_events(conn: asyncpg.Connection, document_id: uuid.UUID) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT id, at, event, organ_id, delivery_id, details FROM audit_events WHERE document_id = $1 ORDER BY id",
+        document_id,
+    )
+    return rows

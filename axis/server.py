@@ -1,0 +1,51 @@
+"""Running the hub: one process, or several sharing the listening port (SO_REUSEPORT) and the queues."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import sys
+
+from aiohttp import web
+
+from axis.app import create_app
+from axis.config import Config
+from axis.logs import setup_logging
+
+
+def _serve_one(config: Config, reuse_port: bool) -> None:
+    setup_logging(config.log_format, config.log_level)
+    web.run_app(
+        create_app(config),
+        host=config.listen_host,
+        port=config.listen_port,
+        reuse_port=reuse_port,
+        access_log=None,
+        print=None,
+        handle_signals=True,
+    )
+
+
+def run_server(config: Config, *, workers: int = 1) -> None:
+    url = f"http://{config.listen_host}:{config.listen_port}"
+    print(f"axis: serving on {url} with {workers} worker(s); press Ctrl-C to stop", file=sys.stderr)
+    if workers == 1:
+        _serve_one(config, reuse_port=False)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    children = [
+        ctx.Process(target=_serve_one, args=(config, True), name=f"axis-worker-{i}")
+        for i in range(workers)
+    ]
+    for child in children:
+        child.start()
+
+    def stop(signum: int, frame: object) -> None:
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        child.join()

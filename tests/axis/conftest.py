@@ -1,0 +1,75 @@
+"""Fixtures for the hub: a database of each test's own, a development CA, and a running axis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from axis.config import Config
+from signing.devca import DevCA
+from storage.db import drop_database, with_database
+from tests.support.services import BASE_DATABASE_URL
+from tests.support.world import World
+
+
+@pytest.fixture(scope="session")
+def dev_ca(tmp_path_factory: pytest.TempPathFactory) -> DevCA:
+    return DevCA.init(tmp_path_factory.mktemp("ca"), "Axis Test CA")
+
+
+@pytest.fixture(scope="session")
+def trust_dir(dev_ca: DevCA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("trust")
+    (folder / "root.pem").write_bytes(dev_ca.root_path.read_bytes())
+    return folder
+
+
+@pytest.fixture
+async def test_database_url(database_url: str) -> AsyncIterator[str]:
+    """A database of this test's own, copied from the run's migrated one (fast: a template copy)."""
+    name = f"axis_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    template = database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(with_database(BASE_DATABASE_URL, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await admin.close()
+    url = with_database(BASE_DATABASE_URL, name)
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture
+def hub_config(test_database_url: str, amqp_url: str, trust_dir: Path, tmp_path: Path) -> Config:
+    return Config.from_env(
+        {
+            "AXIS_DATABASE_URL": test_database_url,
+            "AXIS_AMQP_URL": amqp_url,
+            "AXIS_BLOB_URL": (tmp_path / "blobs").as_uri(),
+            "AXIS_LISTEN": "127.0.0.1:0",
+            "AXIS_LOG_FORMAT": "text",
+            "AXIS_QUEUE_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+            "AXIS_TRUST_DIR": str(trust_dir),
+            "AXIS_SEAL_DIR": str(tmp_path / "seal"),
+            "AXIS_PUSH_RETRY_DELAYS": "0.3,0.6,1",
+            "AXIS_PUSH_MAX_ATTEMPTS": "4",
+            "AXIS_PUSH_TIMEOUT": "5",
+        }
+    )
+
+
+@pytest.fixture
+async def db(test_database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(test_database_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def world(dev_ca: DevCA, trust_dir: Path) -> World:
+    return World(dev_ca, trust_dir)
