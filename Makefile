@@ -9,8 +9,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Debian: apt-get install python3.11 python3.11-venv)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
 services:
@@ -21,6 +21,8 @@ setup: $(STAMP) services
 
 run: setup
 	$(BIN)/axis migrate
+	@test -f var/ca/root-ca.pem || $(BIN)/axis ca init var/ca --name "Axis Development CA" >/dev/null
+	@$(BIN)/axis ca crl var/ca >/dev/null
 	@echo "The axis serves on http://127.0.0.1:8080 (health: /healthz, /readyz, metrics: /metrics). Stop it with Ctrl-C."
 	exec $(BIN)/axis serve
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -9,7 +10,7 @@ from aiohttp import web
 
 from axis import agencies, delivery, ingest
 from axis.agencies import Agency
-from axis.errors import AxisError, BadRequest, TooLarge, Unauthorized
+from axis.errors import AxisError, BadRequest, Forbidden, TooLarge, Unauthorized
 from axis.hub import Hub
 from storage.blobs import BlobError
 
@@ -37,6 +38,7 @@ async def caller(request: web.Request) -> Agency:
     hit = cache.get(token)
     now = time.monotonic()
     if hit is not None and hit[0] > now:
+        check_client_certificate(request, hit[1])
         return hit[1]
     async with hub.db.connection() as conn:
         agency = await agencies.by_token(conn, token)
@@ -44,10 +46,27 @@ async def caller(request: web.Request) -> Agency:
         raise Unauthorized("the API token is not valid", where="Authorization")
     if not agency.active:
         raise Unauthorized(f"agency {agency.organ_id} is disabled", where="Authorization")
+    check_client_certificate(request, agency)
     if len(cache) > 10_000:
         cache.clear()
     cache[token] = (now + _TOKEN_CACHE_SECONDS, agency)
     return agency
+
+
+def check_client_certificate(request: web.Request, agency: Agency) -> None:
+    """Under mutual TLS the certificate presented must be one registered for the token's agency."""
+    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+    if ssl_object is None:
+        return
+    der = ssl_object.getpeercert(binary_form=True)
+    if der is None:
+        return  # TLS without client certificates: the token alone authenticates
+    presented = hashlib.sha256(der).hexdigest()
+    if presented not in agency.fingerprints:
+        raise Forbidden(
+            f"the TLS client certificate ({presented[:16]}…) is not registered for {agency.organ_id}",
+            where="tls_client_certificate",
+        )
 
 
 def _int_param(request: web.Request, name: str, default: int) -> int:

@@ -174,7 +174,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         db=db,
         broker=broker,
         blobs=blobs,
-        trust=load_trust(config.trust_dir),
+        trust_dir=load_trust(config.trust_dir),
         seal=load_seal(config.seal_dir),
         names=Names(config.queue_prefix),
     )

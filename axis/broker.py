@@ -109,5 +109,8 @@ class Broker:
                 await self._task
             self._task = None
         if self._connection is not None:
-            await self._connection.close()
+            try:
+                await asyncio.wait_for(self._connection.close(), 5.0)
+            except (TimeoutError, aio_pika.exceptions.AMQPError, OSError) as exc:
+                log.warning("event=rabbitmq_close_failed error=%r", f"{type(exc).__name__}: {exc}")
             self._connection = None

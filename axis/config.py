@@ -20,13 +20,18 @@ DEFAULTS: dict[str, str] = {
     "AXIS_LOG_FORMAT": "json",
     "AXIS_LOG_LEVEL": "info",
     "AXIS_QUEUE_PREFIX": "axis",
-    "AXIS_MAX_DOCUMENT_BYTES": str(512 * 1024 * 1024),
+    "AXIS_MAX_DOCUMENT_BYTES": str(100 * 1024 * 1024),
     "AXIS_PUBLIC_URL": "",
-    "AXIS_TRUST_DIR": str(PROJECT_ROOT / "var" / "trust"),
+    # The development CA made by `make run`; production points this at the CAs it trusts.
+    "AXIS_TRUST_DIR": str(PROJECT_ROOT / "var" / "ca"),
     "AXIS_SEAL_DIR": str(PROJECT_ROOT / "var" / "seal"),
     "AXIS_PUSH_MAX_ATTEMPTS": "10",
     "AXIS_PUSH_RETRY_DELAYS": "5,15,60,300,900,1800,3600",
     "AXIS_PUSH_TIMEOUT": "30",
+    # Serve HTTPS itself (both set); with a client CA, agencies must also present their certificate.
+    "AXIS_TLS_CERT": "",
+    "AXIS_TLS_KEY": "",
+    "AXIS_TLS_CLIENT_CA": "",
 }
 
 #: Every variable the service reads; docker/compose.yaml is checked against this list.
@@ -54,6 +59,9 @@ class Config:
     push_max_attempts: int
     push_retry_delays: tuple[float, ...]
     push_timeout: float
+    tls_cert: str
+    tls_key: str
+    tls_client_ca: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -93,7 +101,7 @@ class Config:
             raise ConfigError(
                 "AXIS_MAX_DOCUMENT_BYTES", "must be a positive number of bytes"
             ) from None
-        return cls(
+        cfg = cls(
             database_url=db,
             amqp_url=amqp,
             blob_url=blob,
@@ -109,7 +117,24 @@ class Config:
             push_max_attempts=_positive_int(values, "AXIS_PUSH_MAX_ATTEMPTS"),
             push_retry_delays=_delays(values["AXIS_PUSH_RETRY_DELAYS"]),
             push_timeout=_positive_float(values, "AXIS_PUSH_TIMEOUT"),
+            tls_cert=values["AXIS_TLS_CERT"],
+            tls_key=values["AXIS_TLS_KEY"],
+            tls_client_ca=values["AXIS_TLS_CLIENT_CA"],
         )
+        if bool(cfg.tls_cert) != bool(cfg.tls_key):
+            raise ConfigError("AXIS_TLS_CERT", "AXIS_TLS_CERT and AXIS_TLS_KEY go together")
+        if cfg.tls_client_ca and not cfg.tls_cert:
+            raise ConfigError(
+                "AXIS_TLS_CLIENT_CA", "mutual TLS needs AXIS_TLS_CERT and AXIS_TLS_KEY too"
+            )
+        for name, path in (
+            ("AXIS_TLS_CERT", cfg.tls_cert),
+            ("AXIS_TLS_KEY", cfg.tls_key),
+            ("AXIS_TLS_CLIENT_CA", cfg.tls_client_ca),
+        ):
+            if path and not Path(path).is_file():
+                raise ConfigError(name, f"no such file: {path}")
+        return cfg
 
     def masked(self) -> dict[str, str | int | float]:
         """The effective configuration with passwords and keys replaced by ***."""

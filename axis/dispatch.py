@@ -75,7 +75,7 @@ class Dispatcher:
                     await task
         for channel in self._channels.values():
             with contextlib.suppress(Exception):
-                await channel.close()
+                await asyncio.wait_for(channel.close(), 5.0)
         self._channels.clear()
         if self._session is not None:
             await self._session.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,17 +51,60 @@ class Hub:
     db: Database
     broker: Broker
     blobs: BlobStore
-    trust: signing.TrustStore
+    trust_dir: TrustDirectory
     seal: signing.Seal
     names: Names
     inbox: InboxWaiters = field(default_factory=InboxWaiters)
     #: token -> (expiry on the monotonic clock, agency): spares a query per call for a few seconds.
     token_cache: dict[str, tuple[float, Agency]] = field(default_factory=dict)
 
+    @property
+    def trust(self) -> signing.TrustStore:
+        return self.trust_dir.store
 
-def load_trust(directory: Path) -> signing.TrustStore:
-    directory.mkdir(parents=True, exist_ok=True)
-    return signing.TrustStore.from_directory(directory)
+
+class TrustDirectory:
+    """The trust store read from a folder, read again when a file in it changes (a new CA or CRL
+    takes effect without restarting the hub)."""
+
+    CHECK_EVERY = 2.0
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._stamp = self._signature()
+        self._store = signing.TrustStore.from_directory(directory)
+        self._checked = time.monotonic()
+
+    def _signature(self) -> tuple[tuple[str, int, int], ...]:
+        return tuple(
+            sorted(
+                (str(p), p.stat().st_mtime_ns, p.stat().st_size)
+                for p in self.directory.rglob("*")
+                if p.is_file() and p.suffix in (".pem", ".crt", ".cer", ".crl", ".der")
+            )
+        )
+
+    @property
+    def store(self) -> signing.TrustStore:
+        now = time.monotonic()
+        if now - self._checked >= self.CHECK_EVERY:
+            self._checked = now
+            stamp = self._signature()
+            if stamp != self._stamp:
+                try:
+                    self._store = signing.TrustStore.from_directory(self.directory)
+                    self._stamp = stamp
+                    log.info("event=trust_reloaded dir=%s files=%d", self.directory, len(stamp))
+                except signing.SignatureError as exc:
+                    log.error(
+                        "event=trust_reload_failed dir=%s error=%r", self.directory, exc.message
+                    )
+        return self._store
+
+
+def load_trust(directory: Path) -> TrustDirectory:
+    return TrustDirectory(directory)
 
 
 def load_seal(directory: Path) -> signing.Seal:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import ssl
 import sys
 
 from aiohttp import web
@@ -20,6 +21,7 @@ def _serve_one(config: Config, reuse_port: bool) -> None:
         host=config.listen_host,
         port=config.listen_port,
         reuse_port=reuse_port,
+        ssl_context=tls_context(config),
         access_log=None,
         print=None,
         handle_signals=True,
@@ -27,7 +29,8 @@ def _serve_one(config: Config, reuse_port: bool) -> None:
 
 
 def run_server(config: Config, *, workers: int = 1) -> None:
-    url = f"http://{config.listen_host}:{config.listen_port}"
+    scheme = "https" if config.tls_cert else "http"
+    url = f"{scheme}://{config.listen_host}:{config.listen_port}"
     print(f"axis: serving on {url} with {workers} worker(s); press Ctrl-C to stop", file=sys.stderr)
     if workers == 1:
         _serve_one(config, reuse_port=False)
@@ -49,3 +52,16 @@ def run_server(config: Config, *, workers: int = 1) -> None:
     signal.signal(signal.SIGINT, stop)
     for child in children:
         child.join()
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """HTTPS when AXIS_TLS_CERT/KEY are set; client certificates required with AXIS_TLS_CLIENT_CA."""
+    if not config.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    if config.tls_client_ca:
+        context.load_verify_locations(cafile=config.tls_client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context

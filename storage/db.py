@@ -14,6 +14,9 @@ import asyncpg
 log = logging.getLogger("storage.db")
 
 
+CLOSE_GRACE = 5.0
+
+
 class DatabaseUnavailable(Exception):
     """PostgreSQL cannot be reached right now."""
 
@@ -131,5 +134,11 @@ class Database:
                 await self._task
             self._task = None
         if self._pool is not None:
-            await self._pool.close()
+            # close() waits for every borrowed connection; a task stuck on a dead peer must not
+            # hold shut-down hostage, so after a grace period the rest are cut.
+            try:
+                await asyncio.wait_for(self._pool.close(), CLOSE_GRACE)
+            except TimeoutError:
+                log.warning("event=db_close_forced grace=%ss", CLOSE_GRACE)
+                self._pool.terminate()
             self._pool = None

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -13,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from axis.config import Config
 from storage import migrations
 from storage.db import drop_database, ensure_database, with_database
-from tests.support.services import BASE_DATABASE_URL, create_vhost, delete_vhost, unique_name
+from tests.support.services import BASE_AMQP_URL, BASE_DATABASE_URL, unique_name
 
 
 async def _fresh_database(name: str) -> str:
@@ -50,11 +49,10 @@ async def empty_database_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def amqp_url(run_name: str) -> Iterator[str]:
-    """A RabbitMQ vhost that lives as long as this test run."""
-    url = create_vhost(run_name)
-    yield url
-    delete_vhost(run_name)
+def amqp_url() -> str:
+    """The broker the tests use. Runs and tests keep apart by name prefix (AXIS_QUEUE_PREFIX), and
+    each test deletes the queues it made: vhost churn is slow and can stall a small broker."""
+    return BASE_AMQP_URL
 
 
 @pytest.fixture
@@ -65,7 +63,7 @@ def config(database_url: str, amqp_url: str, tmp_path: Path) -> Config:
         "AXIS_BLOB_URL": (tmp_path / "blobs").as_uri(),
         "AXIS_LISTEN": "127.0.0.1:0",
         "AXIS_LOG_FORMAT": "text",
-        "AXIS_QUEUE_PREFIX": f"t{os.getpid()}",
+        "AXIS_QUEUE_PREFIX": unique_name("t"),
     }
     return Config.from_env(env)
 

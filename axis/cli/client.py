@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from axis.cli.output import emit, fail, wants_json
+from axis.cli.output import emit, fail
 from axis.client import AxisClient, AxisClientError
 
 url_option = click.option(
@@ -121,7 +121,7 @@ def send(
         for r in results
     ]
     emit(
-        results if len(results) > 1 or wants_json(as_json) else results[0],
+        results[0] if len(results) == 1 else results,
         as_json=as_json,
         text="\n".join(lines),
     )

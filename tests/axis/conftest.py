@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aio_pika
 import asyncpg
 import pytest
 
 from axis.config import Config
+from axis.topology import Names
 from signing.devca import DevCA
 from storage.db import drop_database, with_database
-from tests.support.services import BASE_DATABASE_URL
+from tests.support.services import BASE_DATABASE_URL, unique_name
 from tests.support.world import World
 
 
@@ -45,15 +48,17 @@ async def test_database_url(database_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def hub_config(test_database_url: str, amqp_url: str, trust_dir: Path, tmp_path: Path) -> Config:
-    return Config.from_env(
+async def hub_config(
+    test_database_url: str, amqp_url: str, trust_dir: Path, tmp_path: Path
+) -> AsyncIterator[Config]:
+    cfg = Config.from_env(
         {
             "AXIS_DATABASE_URL": test_database_url,
             "AXIS_AMQP_URL": amqp_url,
             "AXIS_BLOB_URL": (tmp_path / "blobs").as_uri(),
             "AXIS_LISTEN": "127.0.0.1:0",
             "AXIS_LOG_FORMAT": "text",
-            "AXIS_QUEUE_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+            "AXIS_QUEUE_PREFIX": unique_name("t"),
             "AXIS_TRUST_DIR": str(trust_dir),
             "AXIS_SEAL_DIR": str(tmp_path / "seal"),
             "AXIS_PUSH_RETRY_DELAYS": "0.3,0.6,1",
@@ -61,6 +66,36 @@ def hub_config(test_database_url: str, amqp_url: str, trust_dir: Path, tmp_path:
             "AXIS_PUSH_TIMEOUT": "5",
         }
     )
+    yield cfg
+    await delete_topology(cfg)
+
+
+async def delete_topology(cfg: Config) -> None:
+    """Quorum queues are heavy for a small broker: drop this test's own rather than let them pile up."""
+    conn = await asyncpg.connect(cfg.database_url)
+    try:
+        organs = [r["organ_id"] for r in await conn.fetch("SELECT organ_id FROM agencies")]
+    finally:
+        await conn.close()
+    names = Names(cfg.queue_prefix)
+    queues = [names.agency_queue(o) for o in organs]
+    queues += [names.retry(i) for i in range(len(cfg.push_retry_delays))] + [names.dead]
+    connection = await aio_pika.connect(cfg.amqp_url)
+    try:
+        for queue in queues:
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.queue_delete(queue)
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.close()
+        channel = await connection.channel()
+        for exchange in [names.deliveries] + [
+            names.retry(i) for i in range(len(cfg.push_retry_delays))
+        ]:
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()
 
 
 @pytest.fixture

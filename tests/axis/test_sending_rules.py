@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from axis import agencies
+from tests.support.waiting import wait_for
 from tests.support.world import World, letter_package
 
 
@@ -219,3 +220,23 @@ async def test_the_acceptance_receipt_is_sealed_by_the_axis(
     payload = signing.verify_sealed_json(body["receipt"], seal_cert[0])
     assert payload["document_id"] == body["document_id"]
     assert payload["sha256"] == hashlib.sha256(letter).hexdigest()
+
+
+async def test_a_ca_added_to_the_trust_folder_is_trusted_without_a_restart(
+    client_for, hub_config, world: World, db, tmp_path: Path
+) -> None:
+    empty = tmp_path / "trust-later"
+    empty.mkdir()
+    g22 = await world.register(db, "000.00.00.G22")
+    h41 = await world.register(db, "000.00.00.H41")
+    client = await client_for(replace(hub_config, trust_dir=empty))
+    letter = world.letter(g22, [h41])
+    refused = await client.post("/v1/documents", data=letter, headers=g22.auth)
+    assert refused.status == 403
+    (empty / "root.pem").write_bytes((world.trust_dir / "root.pem").read_bytes())
+
+    async def accepted():
+        resp = await client.post("/v1/documents", data=letter, headers=g22.auth)
+        return resp.status == 202
+
+    await wait_for(accepted, timeout=10, interval=0.5)

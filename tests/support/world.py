@@ -17,7 +17,7 @@ from signing.devca import DevCA, IssuedCertificate
 
 
 @dataclass
-class TestAgency:
+class WorldAgency:
     organ_id: str
     name: str
     token: str
@@ -95,7 +95,7 @@ def letter_package(
 class World:
     ca: DevCA
     trust_dir: Path
-    agencies: dict[str, TestAgency] = field(default_factory=dict)
+    agencies: dict[str, WorldAgency] = field(default_factory=dict)
 
     async def register(
         self,
@@ -105,22 +105,22 @@ class World:
         *,
         webhook: str | None = None,
         with_cert: bool = True,
-    ) -> TestAgency:
+    ) -> WorldAgency:
         name = name or f"Cơ quan {organ_id}"
         issued = self.ca.issue(organ_id, name) if with_cert else None
         certs = [issued.certificate] if issued else []
         _, token = await agencies.add(
             conn, organ_id=organ_id, name=name, webhook_url=webhook, certificates=certs
         )
-        agency = TestAgency(organ_id, name, token, issued)
+        agency = WorldAgency(organ_id, name, token, issued)
         self.agencies[organ_id] = agency
         return agency
 
-    def signed(self, sender: TestAgency, package: edoc.Package) -> bytes:
+    def signed(self, sender: WorldAgency, package: edoc.Package) -> bytes:
         return signing.sign(edoc.build(package), sender.key, sender.chain)
 
     def letter(
-        self, sender: TestAgency, recipients: list[TestAgency | str], **kwargs: Any
+        self, sender: WorldAgency, recipients: list[WorldAgency | str], **kwargs: Any
     ) -> bytes:
         sender.sent += 1
         kwargs.setdefault("number", str(sender.sent))
