@@ -66,6 +66,10 @@ def _register() -> None:
     doc.doc.add_command(sign.verify)
     bench.bench.add_command(bench_signing.signing)
 
+    from axis.cli import bench_axis
+
+    bench.bench.add_command(bench_axis.axis_bench)
+
 
 _register()
 

@@ -1,0 +1,74 @@
+"""`axis bench axis` as a newcomer runs it: a tiny run through the CLI against the real services."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import asyncpg
+
+from tests.support.services import BASE_AMQP_URL, BASE_DATABASE_URL
+
+
+def _run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "AXIS_DATABASE_URL": BASE_DATABASE_URL,
+        "AXIS_AMQP_URL": BASE_AMQP_URL,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "axis.cli", "bench", "axis", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=280,
+        check=False,
+    )
+
+
+def _vhosts() -> list[str]:
+    listed = subprocess.run(
+        [shutil.which("rabbitmqctl") or "rabbitmqctl", "list_vhosts", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return listed.stdout.split()
+
+
+async def test_bench_axis_prints_every_figure_and_every_delivery_is_acknowledged() -> None:
+    done = await asyncio.to_thread(
+        _run_bench, "--docs", "20", "--recipients", "2", "--concurrency", "4", "--json"
+    )
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    hub, baseline = result["hub"], result["baseline"]
+    assert hub["complete"] is True, hub["first_problems"]
+    assert hub["documents_accepted"] == 20
+    assert hub["deliveries_acked"] == hub["deliveries_expected"] == 40
+    for figure in ("documents_per_s", "deliveries_per_s"):
+        assert hub[figure] > 0
+    for latency in ("latency_submit_to_inbox_ms", "latency_submit_to_listed_ms"):
+        assert set(hub[latency]) >= {"p50", "p95", "p99"}
+        assert all(hub[latency][p] is not None for p in ("p50", "p95", "p99"))
+    assert hub["peak_memory"]["total_mib"] > 0
+    assert baseline["messages"] == 40
+    assert baseline["messages_per_s"] > 0
+    assert result["ratio"] > 0
+
+    # Nothing of the run is left behind: its database and its vhost are gone.
+    name = result["sandbox"]["database"]
+    if result["sandbox"]["rabbitmq"] == f"vhost {name}":
+        assert name not in await asyncio.to_thread(_vhosts)
+    admin = await asyncpg.connect(BASE_DATABASE_URL)
+    try:
+        left = await admin.fetchval("SELECT count(*) FROM pg_database WHERE datname = $1", name)
+    finally:
+        await admin.close()
+    assert left == 0
