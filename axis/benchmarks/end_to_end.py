@@ -56,20 +56,23 @@ async def run(options: Options, base: Config, progress: Progress) -> dict[str, A
             f"baseline: {options.docs * options.recipients} persistent notices through raw "
             "RabbitMQ on the same broker"
         )
-        baseline = await broker_baseline.measure(
-            sandbox.amqp_url,
-            sandbox.queue_prefix,
-            options.recipients,
-            options.docs,
-            options.concurrency,
-            options.timeout,
-        )
+        try:
+            baseline = await broker_baseline.measure(
+                sandbox.amqp_url,
+                sandbox.queue_prefix,
+                options.recipients,
+                options.docs,
+                options.concurrency,
+                options.timeout,
+            )
+        except Exception as exc:  # the hub's figures are worth printing all the same
+            baseline = {"error": f"{type(exc).__name__}: {exc}"}
         isolation = {"database": sandbox.name, "rabbitmq": sandbox.isolation}
         notes = list(sandbox.notes)
     progress("sandbox removed")
 
-    hub_rate = figures["deliveries_per_s"]
-    ratio = round(hub_rate / baseline["messages_per_s"], 4) if hub_rate else None
+    hub_rate, base_rate = figures["deliveries_per_s"], baseline.get("messages_per_s")
+    ratio = round(hub_rate / base_rate, 4) if hub_rate and base_rate else None
     notes.append(
         "each acknowledgment also sends status 01 (arrived) back to the sender through the same "
         "outbox, broker and dispatcher, so the hub moves two notices per delivery; the baseline "
@@ -124,10 +127,17 @@ def render(result: dict[str, Any]) -> str:
         f"p99 {accept['p99']} ms",
         f"  peak memory    {memory['total_mib']:.1f} MiB (VmHWM of {len(memory['processes'])} "
         "process(es))",
-        f"raw RabbitMQ, same broker ({base['messages']} persistent {base['message_bytes']} B "
-        f"notices, {base['queues']} quorum queues, confirms and acks):",
-        f"  messages       {rate(base['messages_per_s'])}   publish alone "
-        f"{base['publish_per_s']:.1f}/s",
+    ]
+    if "error" in base:
+        lines.append(f"raw RabbitMQ baseline FAILED: {base['error']}")
+    else:
+        lines += [
+            f"raw RabbitMQ, same broker ({base['messages']} persistent {base['message_bytes']} B "
+            f"notices, {base['queues']} quorum queues, confirms and acks):",
+            f"  messages       {rate(base['messages_per_s'])}   publish alone "
+            f"{base['publish_per_s']:.1f}/s",
+        ]
+    lines += [
         "hub deliveries ÷ baseline messages: "
         + (f"{ratio:.3f} ({ratio:.1%})" if ratio is not None else "—"),
     ]

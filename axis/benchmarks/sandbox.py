@@ -217,13 +217,17 @@ def _rabbitmqctl(*args: str, timeout: float = 60) -> None:
         raise _NoVhost(f"rabbitmqctl failed: {exc}") from exc
     if result.returncode != 0:
         lines = (result.stderr.strip() or result.stdout.strip()).splitlines()
-        raise _NoVhost(f"rabbitmqctl {args[0]}: {lines[-1] if lines else result.returncode}")
+        said = next((x for x in lines if x.startswith("Error")), lines[-1] if lines else "")
+        raise _NoVhost(f"rabbitmqctl {args[0]}: {said or result.returncode}")
 
 
 def _create_vhost(base_url: str, name: str) -> str:
     parts = urllib.parse.urlsplit(base_url)
     if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         raise _NoVhost(f"RabbitMQ at {parts.hostname} is not on this machine")
+    if (parts.port or 5672) != 5672:
+        # rabbitmqctl speaks to the machine's default node, which listens on 5672.
+        raise _NoVhost(f"RabbitMQ on port {parts.port} may not be the node rabbitmqctl manages")
     # A broker busy with other vhosts can hold add_vhost for minutes; a prefix serves as well.
     _rabbitmqctl("add_vhost", name, timeout=VHOST_TIMEOUT)
     try:

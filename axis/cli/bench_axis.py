@@ -103,7 +103,7 @@ def axis_bench(
         fail("interrupted; the sandbox was removed", code=130)
         return
     emit(result, as_json=as_json, text=render(result))
-    hub = result["hub"]
-    assert isinstance(hub, dict)
-    if not hub["complete"]:
+    hub, baseline = result["hub"], result["baseline"]
+    assert isinstance(hub, dict) and isinstance(baseline, dict)
+    if not hub["complete"] or "error" in baseline:
         sys.exit(1)
