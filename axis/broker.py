@@ -83,6 +83,12 @@ class Broker:
             connection.reconnect_interval = _MIN_DELAY  # type: ignore[attr-defined]
             log.info("event=rabbitmq_reconnected url=%s", mask_url(self.url))
 
+    async def until_connected(self) -> None:
+        """Return once the connection is up (at once when it is)."""
+        await self._connected_once.wait()
+        assert self._connection is not None
+        await self._connection.connected.wait()
+
     @property
     def connection(self) -> AbstractRobustConnection:
         if self._connection is None or not self._connection.connected.is_set():

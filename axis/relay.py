@@ -70,8 +70,22 @@ class Relay:
                     delay,
                     f"{type(exc).__name__}: {exc}",
                 )
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, 15.0)
+
+    async def _pause(self, delay: float) -> None:
+        """Wait `delay` before the next try, or less when what failed is back.
+
+        After an outage the backoff has grown to many seconds; sleeping it out would leave every
+        committed letter waiting that long after RabbitMQ or PostgreSQL returned. RabbitMQ's return
+        is its connection coming back; PostgreSQL's is the listener reconnecting, which wakes us.
+        """
+        floor = min(delay, 0.5)  # however often we are woken, never a tight loop of failures
+        await asyncio.sleep(floor)
+        self._wake.clear()
+        back = self._wake.wait() if self.broker.is_connected else self.broker.until_connected()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(back, delay - floor)
 
     async def _exchange_for(self) -> AbstractExchange:
         if self._channel is None or self._channel.is_closed or self._exchange is None:

@@ -21,6 +21,23 @@ class DatabaseUnavailable(Exception):
     """PostgreSQL cannot be reached right now."""
 
 
+#: Errors that mean the server is away (shut down, restarting, or the network cut), not a bad query.
+_CONNECTION_LOST = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
+
+
+def _is_lost(conn: asyncpg.Connection) -> bool:
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True  # the pool has already taken back the dead connection from its proxy
+
+
 def database_name(url: str) -> str:
     return urllib.parse.urlsplit(url).path.lstrip("/") or "postgres"
 
@@ -116,16 +133,38 @@ class Database:
         if self._pool is None and wait > 0:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._ready.wait(), wait)
+        pool = self.pool
         try:
-            async with self.pool.acquire() as conn:
-                yield conn
-        except (
-            OSError,
-            asyncpg.exceptions.ConnectionDoesNotExistError,
-            asyncpg.exceptions.CannotConnectNowError,
-        ) as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            raise DatabaseUnavailable(self.last_error) from exc
+            conn = await pool.acquire()
+        except _CONNECTION_LOST as exc:
+            raise self._unavailable(exc) from exc
+        try:
+            yield conn
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            # A server that goes away in the middle of a transaction surfaces as whatever the next
+            # step trips on (often `InterfaceError: the underlying connection is closed` when the
+            # transaction block is left), not always as a connection error.
+            if isinstance(exc, _CONNECTION_LOST) or _is_lost(conn):
+                raise self._unavailable(exc) from exc
+            raise
+        finally:
+            await self._release(pool, conn)
+
+    def _unavailable(self, exc: BaseException) -> DatabaseUnavailable:
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        return DatabaseUnavailable(self.last_error)
+
+    @staticmethod
+    async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+        """Give the connection back. When that fails (the server went away after the caller's
+        last statement), asyncpg has already thrown the connection out; what the caller did is
+        done, committed or not, and must not be reported as failed because of it."""
+        try:
+            await pool.release(conn)
+        except Exception as exc:
+            log.warning("event=db_release_failed error=%r", f"{type(exc).__name__}: {exc}")
 
     async def close(self) -> None:
         if self._task is not None:
