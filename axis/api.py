@@ -33,6 +33,9 @@ async def caller(request: web.Request) -> Agency:
             "send the agency's API token as 'Authorization: Bearer <token>'", where="Authorization"
         )
     token = token.strip()
+    if not token.isascii() or not token.isprintable():
+        # Tokens are URL-safe ASCII; other bytes arrive as surrogates that cannot even be hashed.
+        raise Unauthorized("the API token is not valid", where="Authorization")
     hub = request.app[HUB]
     cache = hub.token_cache
     hit = cache.get(token)

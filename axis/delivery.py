@@ -138,8 +138,21 @@ async def document_for(hub: Hub, agency: Agency, document_id: str) -> asyncpg.Re
     return row
 
 
+def _storable_text(value: str) -> bool:
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 async def attachment_for(hub: Hub, agency: Agency, document_id: str, ref: str) -> asyncpg.Record:
     doc = await document_for(hub, agency, document_id)
+    if not _storable_text(ref):
+        # PostgreSQL text holds neither NUL nor lone surrogates: no stored ContentId can match.
+        raise NotFound(f"document {document_id} has no attachment {ref!r}", where="attachment")
     async with hub.db.connection() as conn:
         row = await conn.fetchrow(
             """SELECT * FROM document_attachments

@@ -4,11 +4,268 @@ from __future__ import annotations
 
 from typing import Any
 
-_ERROR = {"$ref": "#/components/responses/Error"}
+# Every error example below is a real answer of the axis (ids aside); tests/axis/test_openapi.py
+# provokes each one on a running hub and compares code, where and fields.
+ERROR_EXAMPLES: dict[str, tuple[int, str, dict[str, Any]]] = {
+    "missing_token": (
+        401,
+        "No bearer token",
+        {
+            "code": "unauthorized",
+            "message": "send the agency's API token as 'Authorization: Bearer <token>'",
+            "where": "Authorization",
+        },
+    ),
+    "invalid_token": (
+        401,
+        "A token the axis does not know (or a disabled agency's)",
+        {
+            "code": "unauthorized",
+            "message": "the API token is not valid",
+            "where": "Authorization",
+        },
+    ),
+    "bad_wait": (
+        400,
+        "wait is not a number of seconds between 0 and 60",
+        {
+            "code": "bad_request",
+            "message": "wait must be a number of seconds, not 'soon'",
+            "where": "wait",
+        },
+    ),
+    "bad_limit": (
+        400,
+        "limit is not a whole number between 1 and 500",
+        {"code": "bad_request", "message": "limit must be between 1 and 500", "where": "limit"},
+    ),
+    "bad_state": (
+        400,
+        "state is not one of the four states",
+        {
+            "code": "bad_request",
+            "message": "state must be one of queued, available, acknowledged, failed, overdue",
+            "where": "state",
+        },
+    ),
+    "empty_body": (
+        400,
+        "Nothing was sent",
+        {
+            "code": "bad_request",
+            "message": "the body is empty; send the signed edXML package as the body",
+            "where": "body",
+        },
+    ),
+    "malformed": (
+        400,
+        "The body is not well-formed XML; details.line says where",
+        {
+            "code": "malformed",
+            "message": "not well-formed XML: the document ends before its root element is closed (line 1)",
+            "details": {"line": 1},
+        },
+    ),
+    "invalid": (
+        400,
+        "Well-formed, but against the edXML schema: the element path and line say where",
+        {
+            "code": "bad_value",
+            "message": "MessageHeader/PromulgationInfo/PromulgationDate: '30/09/2015' is not a date in yyyy/MM/dd form (dd/MM/yyyy is not accepted: edXML writes yyyy/MM/dd) (line 21)",
+            "where": "MessageHeader/PromulgationInfo/PromulgationDate",
+            "details": {"line": 21},
+        },
+    ),
+    "signature_missing": (
+        403,
+        "The package is not signed with XML-DSig",
+        {
+            "code": "signature_invalid",
+            "message": "the package carries no signature; 000.00.00.G22 must sign with XML-DSig (SHA-256 or stronger)",
+            "where": "edXMLHeader/Signature",
+            "details": {"reason": "signature_missing"},
+        },
+    ),
+    "from_not_caller": (
+        403,
+        "From names another agency than the token's",
+        {
+            "code": "forbidden",
+            "message": "From is 000.00.00.G22 but the caller is 000.00.00.H41",
+            "where": "MessageHeader/From/OrganId",
+        },
+    ),
+    "conflict": (
+        409,
+        "This DocumentId was sent before with other bytes",
+        {
+            "code": "conflict",
+            "message": "DocumentId 000.00.00.G22,2026/11/23,15/VPCP-TTĐT was already sent by 000.00.00.G22 with other content",
+            "where": "MessageHeader/DocumentId",
+            "details": {"document_id": "019ab1f0-7c3e-7a10-9c1e-5b2f0e6d4a11"},
+        },
+    ),
+    "not_a_status": (
+        400,
+        "A letter was posted where a Status package belongs",
+        {
+            "code": "bad_request",
+            "message": "this is a letter, not a Status package; send letters to /v1/documents",
+            "where": "MessageHeader",
+        },
+    ),
+    "status_out_of_order": (
+        409,
+        "The status cannot follow the recipient's current one",
+        {
+            "code": "conflict",
+            "message": "the letter is already 06 (done); nothing can follow it",
+            "where": "MessageHeader/StatusCode",
+            "details": {
+                "current": "06",
+                "posted": "03",
+                "delivery_id": "019ab1f0-7c3e-7a10-9c1e-5b2f0e6d4a12",
+            },
+        },
+    ),
+    "too_large": (
+        413,
+        "Over the size limit (AXIS_MAX_DOCUMENT_BYTES)",
+        {
+            "code": "too_large",
+            "message": "the package is 9216 bytes; the limit is 8192",
+            "where": "body",
+        },
+    ),
+    "unknown_recipient": (
+        422,
+        "A recipient in To is not registered, or disabled",
+        {
+            "code": "unprocessable",
+            "message": "recipients the axis cannot deliver to (not registered: 000.00.00.Z99)",
+            "where": "MessageHeader/To/OrganId",
+            "details": {"unknown": ["000.00.00.Z99"], "disabled": []},
+        },
+    ),
+    "document_not_found": (
+        404,
+        "No such document (or not sent by, nor addressed to, the caller)",
+        {
+            "code": "not_found",
+            "message": "no document 019ab1f0-7c3e-7a10-9c1e-5b2f0e6d4a11 addressed to or sent by 000.00.00.H41",
+            "where": "document",
+        },
+    ),
+    "attachment_not_found": (
+        404,
+        "The letter has no such attachment",
+        {
+            "code": "not_found",
+            "message": "document 019ab1f0-7c3e-7a10-9c1e-5b2f0e6d4a11 has no attachment '9'",
+            "where": "attachment",
+        },
+    ),
+    "receipt_not_sender": (
+        400,
+        "Only the sender has the acceptance receipt",
+        {
+            "code": "bad_request",
+            "message": "only the sender of a letter has its acceptance receipt",
+            "where": "document",
+        },
+    ),
+    "delivery_not_found": (
+        404,
+        "No such delivery for the caller",
+        {
+            "code": "not_found",
+            "message": "no delivery 019ab1f0-7c3e-7a10-9c1e-5b2f0e6d4a11 for 000.00.00.H41",
+            "where": "delivery",
+        },
+    ),
+    "audit_not_covered": (
+        503,
+        "The audit chain has not reached the letter yet",
+        {
+            "code": "audit_not_covered",
+            "message": "the audit chain has not caught up with this letter yet; try again in a few seconds",
+            "where": "audit",
+        },
+    ),
+    "dependency_unavailable": (
+        503,
+        "PostgreSQL or RabbitMQ does not answer; retry later",
+        {
+            "code": "dependency_unavailable",
+            "message": "postgresql is unavailable: OSError: Connect call failed ('127.0.0.1', 5432)",
+            "where": "postgresql",
+        },
+    ),
+}
+
+_STATUS_TEXT = {
+    400: "The request is malformed; the body names what and where",
+    401: "No valid API token",
+    403: "Refused: the signature or the sender does not match the caller",
+    404: "Not found, or not the caller's to see",
+    409: "Conflicts with an earlier letter",
+    413: "Too large",
+    422: "Cannot be delivered as addressed",
+    503: "A dependency is unavailable; nothing was done, retry later",
+}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): _ERROR for c in codes}
+def _errors(*names: str) -> dict[str, Any]:
+    """Error responses of one operation, each status with the examples named."""
+    by_status: dict[int, list[str]] = {}
+    for name in (*names, "missing_token", "invalid_token", "dependency_unavailable"):
+        by_status.setdefault(ERROR_EXAMPLES[name][0], []).append(name)
+    return {
+        str(status): {
+            "description": _STATUS_TEXT[status],
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/Error"},
+                    "examples": {
+                        name: {
+                            "summary": ERROR_EXAMPLES[name][1],
+                            "value": {"error": ERROR_EXAMPLES[name][2]},
+                        }
+                        for name in examples
+                    },
+                }
+            },
+        }
+        for status, examples in sorted(by_status.items())
+    }
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Every refusal: a machine code, a message for people, and where the problem is.",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "Stable, for programs"},
+                "message": {"type": "string", "description": "For people; may change"},
+                "where": {
+                    "type": "string",
+                    "description": "The parameter, header or edXML element path at fault",
+                },
+                "details": {"description": "Facts a program can act on (line, reason, ids)"},
+            },
+        }
+    },
+}
+_REQUEST_ID = {
+    "X-Request-Id": {
+        "description": "The request's id in the axis's logs (taken from the request's own when sane)",
+        "schema": {"type": "string"},
+    }
+}
 
 
 _ID = {"type": "string", "format": "uuid"}
@@ -53,6 +310,16 @@ _ITEM = {
         "attempts": {"type": "integer"},
         "last_error": {"type": ["string", "null"]},
         "already_acknowledged": {"type": "boolean"},
+        "business_status": {
+            "type": ["string", "null"],
+            "description": "The recipient's latest status code about the letter (01…06)",
+        },
+        "due_date": {"type": ["string", "null"], "format": "date"},
+        "overdue": {
+            "type": "boolean",
+            "description": "Not acknowledged in time (AXIS_ACK_OVERDUE_SECONDS), or past DueDate "
+            "without 06 (done) or 02 (refused)",
+        },
     },
 }
 
@@ -75,6 +342,19 @@ _ACCEPTED = {
         "document_id": _ID,
         "status": {"type": "string", "enum": ["accepted"]},
         "signature": {"type": "string", "enum": ["xmldsig", "legacy"]},
+        "unsigned_legacy": {"type": "boolean"},
+        "links": {
+            "type": "array",
+            "description": "The earlier letters a recall, update or replacement refers to",
+            "items": {
+                "type": "object",
+                "required": ["document_id", "kind"],
+                "properties": {
+                    "document_id": _ID,
+                    "kind": {"type": "string", "enum": ["recall", "update", "replace"]},
+                },
+            },
+        },
         "deliveries": {
             "type": "array",
             "items": {
@@ -87,7 +367,159 @@ _ACCEPTED = {
     },
 }
 
+_STATUS_ACCEPTED = {
+    "type": "object",
+    "required": [
+        "document_id",
+        "status",
+        "kind",
+        "status_code",
+        "responds_to",
+        "deliveries",
+        "receipt",
+    ],
+    "properties": {
+        "document_id": _ID,
+        "status": {"type": "string", "enum": ["accepted"]},
+        "kind": {"type": "string", "enum": ["status"]},
+        "status_code": {"type": "string", "example": "03"},
+        "responds_to": _ID,
+        "signature": {"type": "string", "enum": ["xmldsig", "legacy"]},
+        "unsigned_legacy": {"type": "boolean"},
+        "deliveries": _ACCEPTED["properties"]["deliveries"],  # type: ignore[index]
+        "receipt": {"$ref": "#/components/schemas/Sealed"},
+    },
+}
+
+_NULLABLE_DT = {"type": ["string", "null"], "format": "date-time"}
+_TRACE = {
+    "type": "object",
+    "description": "A letter's life: each recipient's delivery and statuses, hops and linked letters. "
+    "A recipient sees its own line only.",
+    "required": ["document_id", "kind", "sender", "recipients", "hops", "recall"],
+    "properties": {
+        "document_id": _ID,
+        "kind": {"type": "string", "enum": ["letter", "status"]},
+        "sender": {"type": "string"},
+        "edxml_document_id": {"type": "string"},
+        "business_type": {"type": "integer"},
+        "subject": {"type": ["string", "null"]},
+        "signature": {"type": "string", "enum": ["xmldsig", "legacy", "axis"]},
+        "unsigned_legacy": {"type": "boolean"},
+        "received_at": _DT,
+        "due_date": {"type": ["string", "null"]},
+        "hops": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"organ_id": {"type": "string"}, "timestamp": {"type": "string"}},
+            },
+        },
+        "refers_to": {"type": "array", "items": {"type": "object"}},
+        "referred_by": {"type": "array", "items": {"type": "object"}},
+        "recall": {
+            "type": "object",
+            "properties": {
+                "asked": {"type": "boolean"},
+                "agreed_by": {"type": "array", "items": {"type": "string"}},
+                "refused_by": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "recipients": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["organ_id", "delivery_id", "state", "statuses"],
+                "properties": {
+                    "organ_id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "delivery_id": _ID,
+                    "state": _ITEM["properties"]["state"],  # type: ignore[index]
+                    "available_at": _NULLABLE_DT,
+                    "acknowledged_at": _NULLABLE_DT,
+                    "failed_at": _NULLABLE_DT,
+                    "last_error": {"type": ["string", "null"]},
+                    "current_status": {"type": ["string", "null"]},
+                    "statuses": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["status_document_id", "code", "posted_by", "at"],
+                            "properties": {
+                                "status_document_id": _ID,
+                                "code": {"type": "string"},
+                                "label_vi": {"type": ["string", "null"]},
+                                "label_en": {"type": ["string", "null"]},
+                                "posted_by": {"type": "string"},
+                                "by": {"type": "string", "enum": ["axis", "agency"]},
+                                "at": _DT,
+                                "description": {"type": ["string", "null"]},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
 _PATH_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+_HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_LINK_FIELDS: dict[str, Any] = {
+    "chain_seq": {"type": "integer", "minimum": 1},
+    "prev_hash": _HEX,
+    "content_hash": _HEX,
+    "hash": _HEX,
+}
+_LINK = {"type": "object", "required": list(_LINK_FIELDS), "properties": _LINK_FIELDS}
+_PROOF = {
+    "type": "object",
+    "description": "Check it offline with `axis audit check-proof FILE --seal-cert AXIS_SEAL.crt`.",
+    "required": ["type", "version", "document_id", "entries", "segments"],
+    "properties": {
+        "type": {"type": "string", "enum": ["axis.audit.proof"]},
+        "version": {"type": "integer", "enum": [1]},
+        "document_id": _ID,
+        "hashing": {"type": "object", "description": "How the hashes are made, in words"},
+        "entries": {
+            "type": "array",
+            "description": "Every audit entry about the letter, oldest first, with its content",
+            "items": {
+                "type": "object",
+                "required": [*_LINK_FIELDS, "content"],
+                "properties": {
+                    **_LINK_FIELDS,
+                    "content": {
+                        "type": "object",
+                        "required": ["id", "at", "event", "details"],
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "at": _DT,
+                            "event": {"type": "string", "example": "acknowledged"},
+                            "organ_id": {"type": ["string", "null"]},
+                            "document_id": {"type": ["string", "null"], "format": "uuid"},
+                            "delivery_id": {"type": ["string", "null"], "format": "uuid"},
+                            "details": {"type": "object"},
+                        },
+                    },
+                },
+            },
+        },
+        "segments": {
+            "type": "array",
+            "description": "For the entries, the unbroken links up to a checkpoint the axis sealed",
+            "items": {
+                "type": "object",
+                "required": ["checkpoint", "links"],
+                "properties": {
+                    "checkpoint": {"$ref": "#/components/schemas/Sealed"},
+                    "links": {"type": "array", "items": _LINK},
+                },
+            },
+        },
+    },
+}
 
 
 def document() -> dict[str, Any]:
@@ -106,41 +538,29 @@ def document() -> dict[str, Any]:
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"DeliveryItem": _ITEM, "Sealed": _SEALED, "Accepted": _ACCEPTED},
-            "responses": {
-                "Error": {
-                    "description": "The request was refused; the body says what is wrong and where.",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["error"],
-                                "properties": {
-                                    "error": {
-                                        "type": "object",
-                                        "required": ["code", "message"],
-                                        "properties": {
-                                            "code": {"type": "string"},
-                                            "message": {"type": "string"},
-                                            "where": {"type": "string"},
-                                            "details": {},
-                                        },
-                                    }
-                                },
-                            },
-                            "example": {
-                                "error": {
-                                    "code": "invalid",
-                                    "message": "MessageHeader/PromulgationInfo/PromulgationDate: '30/09/2015' is not a date (line 17)",
-                                    "where": "MessageHeader/PromulgationInfo/PromulgationDate",
-                                }
-                            },
+            "schemas": {
+                "DeliveryItem": _ITEM,
+                "Sealed": _SEALED,
+                "Accepted": _ACCEPTED,
+                "StatusAccepted": _STATUS_ACCEPTED,
+                "Trace": _TRACE,
+                "Error": _ERROR_SCHEMA,
+            },
+        },
+        "paths": {
+            "/v1/openapi.json": {
+                "get": {
+                    "summary": "This document (public: no token needed)",
+                    "operationId": "getOpenAPI",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI 3.1 description of /v1",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
                         }
                     },
                 }
             },
-        },
-        "paths": {
             "/v1/agencies": {
                 "get": {
                     "summary": "The directory of agencies (address book of a DMS)",
@@ -180,7 +600,7 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_errors(401, 503),
+                        **_errors(),
                     },
                 }
             },
@@ -203,7 +623,16 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_errors(400, 401, 403, 409, 413, 422, 503),
+                        **_errors(
+                            "empty_body",
+                            "malformed",
+                            "invalid",
+                            "signature_missing",
+                            "from_not_caller",
+                            "conflict",
+                            "too_large",
+                            "unknown_recipient",
+                        ),
                     },
                 }
             },
@@ -221,7 +650,7 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_errors(401, 404, 503),
+                        **_errors("document_not_found"),
                     },
                 }
             },
@@ -243,7 +672,7 @@ def document() -> dict[str, Any]:
                             "description": "The attachment's bytes",
                             "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                         },
-                        **_errors(401, 404, 503),
+                        **_errors("document_not_found", "attachment_not_found"),
                     },
                 }
             },
@@ -261,7 +690,75 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_errors(400, 401, 404, 503),
+                        **_errors("document_not_found", "receipt_not_sender"),
+                    },
+                }
+            },
+            "/v1/documents/{id}/status": {
+                "post": {
+                    "summary": "Report a status about a letter: a recipient posts 02…06 (or 15/16 to a recall), "
+                    "the sender posts 13 (recall asked). The body is a signed edXML Status package.",
+                    "operationId": "postStatus",
+                    "parameters": [_PATH_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/xml": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    "responses": {
+                        "202": {
+                            "description": "Accepted and routed to whoever must hear it. The same bytes again answer the same.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/StatusAccepted"}
+                                }
+                            },
+                        },
+                        **_errors(
+                            "empty_body",
+                            "malformed",
+                            "not_a_status",
+                            "signature_missing",
+                            "document_not_found",
+                            "status_out_of_order",
+                            "too_large",
+                        ),
+                    },
+                }
+            },
+            "/v1/documents/{id}/trace": {
+                "get": {
+                    "summary": "Where a letter is: each recipient's delivery state and statuses, hops, links",
+                    "operationId": "getTrace",
+                    "parameters": [_PATH_ID],
+                    "responses": {
+                        "200": {
+                            "description": "The letter's trace",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Trace"}
+                                }
+                            },
+                        },
+                        **_errors("document_not_found"),
+                    },
+                }
+            },
+            "/v1/documents/{id}/proof": {
+                "get": {
+                    "summary": "The audit log's entries about a letter and a sealed checkpoint that covers them (sender and recipients)",
+                    "description": "Each entry carries the hash of the one before it; the links lead to a checkpoint "
+                    "the axis sealed, chained and sealed on the spot when the latest entries are not covered yet. "
+                    "Check the file offline with `axis audit check-proof`.",
+                    "operationId": "getProof",
+                    "parameters": [_PATH_ID],
+                    "responses": {
+                        "200": {
+                            "description": "The proof",
+                            "content": {"application/json": {"schema": _PROOF}},
+                        },
+                        **_errors("document_not_found", "audit_not_covered"),
                     },
                 }
             },
@@ -302,7 +799,7 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_errors(400, 401, 503),
+                        **_errors("bad_wait", "bad_limit"),
                     },
                 }
             },
@@ -320,7 +817,7 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_errors(401, 404, 503),
+                        **_errors("delivery_not_found"),
                     },
                 }
             },
@@ -334,8 +831,15 @@ def document() -> dict[str, Any]:
                             "in": "query",
                             "schema": {
                                 "type": "string",
-                                "enum": ["queued", "available", "acknowledged", "failed"],
+                                "enum": [
+                                    "queued",
+                                    "available",
+                                    "acknowledged",
+                                    "failed",
+                                    "overdue",
+                                ],
                             },
+                            "description": "overdue: see DeliveryItem.overdue",
                         },
                         {
                             "name": "role",
@@ -368,7 +872,7 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_errors(400, 401, 503),
+                        **_errors("bad_state", "bad_limit"),
                     },
                 }
             },
