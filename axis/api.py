@@ -10,6 +10,8 @@ from aiohttp import web
 
 from axis import agencies, delivery, ingest
 from axis.agencies import Agency
+from axis.audit import CheckpointPolicy
+from axis.audit import proof as audit_proof
 from axis.errors import AxisError, BadRequest, Forbidden, TooLarge, Unauthorized
 from axis.hub import Hub
 from storage.blobs import BlobError
@@ -201,6 +203,15 @@ async def get_receipt(request: web.Request) -> web.Response:
     return web.json_response(json.loads(row["receipt"])["receipt"])
 
 
+async def get_proof(request: web.Request) -> web.Response:
+    """The audit entries about a letter with the links to a sealed checkpoint (sender and recipients)."""
+    agency = await caller(request)
+    hub = request.app[HUB]
+    row = await delivery.document_for(hub, agency, request.match_info["id"])
+    policy = CheckpointPolicy.from_config(hub.config)
+    return web.json_response(await audit_proof(hub.db, hub.seal, policy, row["id"]))
+
+
 async def get_inbox(request: web.Request) -> web.Response:
     agency = await caller(request)
     items = await delivery.inbox(
@@ -244,6 +255,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/v1/documents/{id}", get_document)
     r.add_get("/v1/documents/{id}/attachments/{ref}", get_attachment)
     r.add_get("/v1/documents/{id}/receipt", get_receipt)
+    r.add_get("/v1/documents/{id}/proof", get_proof)
     r.add_get("/v1/inbox", get_inbox)
     r.add_post("/v1/deliveries/{id}/ack", ack_delivery)
     r.add_get("/v1/deliveries", list_deliveries)

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from axis import metrics, repo
 from axis.api import HUB, setup_routes
+from axis.audit import Chainer, CheckpointPolicy
 from axis.broker import Broker, BrokerUnavailable
 from axis.config import Config
 from axis.dispatch import Dispatcher
@@ -181,22 +182,26 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[HUB] = hub
     relay = Relay(db, broker, hub.names)
     dispatcher = Dispatcher(hub)
+    chainer = Chainer(db, hub.seal, CheckpointPolicy.from_config(config))
     listener = Listener(
         config.database_url,
         {
             repo.INBOX_CHANNEL: hub.inbox.wake,
             repo.OUTBOX_CHANNEL: relay.wake,
             repo.AGENCY_CHANNEL: dispatcher.agencies_changed,
+            repo.AUDIT_CHANNEL: chainer.wake,
         },
     )
     listener.start()
     relay.start()
+    chainer.start()
     dispatcher.start()
     try:
         yield
     finally:
         await listener.close()
         await relay.close()
+        await chainer.close()
         await dispatcher.close()
         await broker.close()
         await db.close()

@@ -25,6 +25,9 @@ DEFAULTS: dict[str, str] = {
     # The development CA made by `make run`; production points this at the CAs it trusts.
     "AXIS_TRUST_DIR": str(PROJECT_ROOT / "var" / "ca"),
     "AXIS_SEAL_DIR": str(PROJECT_ROOT / "var" / "seal"),
+    # The axis seals a checkpoint of the audit chain this often, or after this many entries.
+    "AXIS_AUDIT_CHECKPOINT_SECONDS": "60",
+    "AXIS_AUDIT_CHECKPOINT_ENTRIES": "1000",
     "AXIS_PUSH_MAX_ATTEMPTS": "10",
     "AXIS_PUSH_RETRY_DELAYS": "5,15,60,300,900,1800,3600",
     "AXIS_PUSH_TIMEOUT": "30",
@@ -56,6 +59,8 @@ class Config:
     public_url: str
     trust_dir: Path
     seal_dir: Path
+    audit_checkpoint_seconds: float
+    audit_checkpoint_entries: int
     push_max_attempts: int
     push_retry_delays: tuple[float, ...]
     push_timeout: float
@@ -114,6 +119,8 @@ class Config:
             public_url=values["AXIS_PUBLIC_URL"],
             trust_dir=Path(values["AXIS_TRUST_DIR"]),
             seal_dir=Path(values["AXIS_SEAL_DIR"]),
+            audit_checkpoint_seconds=_positive_float(values, "AXIS_AUDIT_CHECKPOINT_SECONDS"),
+            audit_checkpoint_entries=_positive_int(values, "AXIS_AUDIT_CHECKPOINT_ENTRIES"),
             push_max_attempts=_positive_int(values, "AXIS_PUSH_MAX_ATTEMPTS"),
             push_retry_delays=_delays(values["AXIS_PUSH_RETRY_DELAYS"]),
             push_timeout=_positive_float(values, "AXIS_PUSH_TIMEOUT"),

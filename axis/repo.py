@@ -13,6 +13,7 @@ import asyncpg
 AGENCY_CHANNEL = "axis_agencies"
 INBOX_CHANNEL = "axis_inbox"
 OUTBOX_CHANNEL = "axis_outbox"
+AUDIT_CHANNEL = "axis_audit"
 
 # ---------------------------------------------------------------- agencies
 
@@ -156,14 +157,17 @@ async def audit(
     delivery_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
+    # The NOTIFY wakes the audit chainer at commit (axis/audit.py); one statement, one round trip.
     await conn.execute(
-        """INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
-           VALUES ($1, $2, $3, $4, $5::jsonb)""",
+        """WITH e AS (INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
+                      VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id)
+           SELECT pg_notify($6, '') FROM e""",
         event,
         organ_id,
         document_id,
         delivery_id,
         json.dumps(details or {}, ensure_ascii=False),
+        AUDIT_CHANNEL,
     )
 
 

@@ -70,6 +70,10 @@ def _register() -> None:
 
     bench.bench.add_command(bench_axis.axis_bench)
 
+    from axis.cli import audit
+
+    cli.add_command(audit.audit)
+
 
 _register()
 

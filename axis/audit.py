@@ -1,0 +1,745 @@
+"""The tamper-evident audit log: a background chainer links every committed audit row to the one
+before it by SHA-256 and seals checkpoints of the chain's head; `verify` names the first row that
+was edited, inserted, deleted or moved, and a proof lets an agency check its letter's entries offline.
+
+Hashes (hex, lower case), so that anyone can recompute them without this code:
+
+* content_hash = SHA-256 of the entry's content as canonical JSON (keys sorted, no spaces, UTF-8):
+  {"id", "at" (UTC, ISO 8601), "event", "organ_id", "document_id", "delivery_id", "details"};
+* hash = SHA-256 of the ASCII text prev_hash + content_hash; the first entry's prev_hash is 64 zeros.
+
+An entry's hash thus depends only on the previous hash and its own content hash, so a proof can
+show the links between an agency's entries and a sealed checkpoint without revealing the content
+of other agencies' entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from cryptography import x509
+
+import signing
+from axis import repo
+from axis.config import Config
+from axis.errors import AxisError, NotFound
+from storage.db import Database
+
+log = logging.getLogger("axis.audit")
+
+#: repo.audit notifies this channel; the chainers listen to it.
+CHANNEL = repo.AUDIT_CHANNEL
+GENESIS = "0" * 64
+CHECKPOINT_TYPE = "axis.audit.checkpoint"
+PROOF_TYPE = "axis.audit.proof"
+PROOF_VERSION = 1
+BATCH = 500
+_PAGE = 2000
+# Transaction-level advisory lock: only one chainer in the cluster extends the chain at a time,
+# and the lock goes with the commit, so a pooled connection never keeps it.
+_LOCK_KEY = 0x4158_4953_4155_44  # "AXISAUD"
+
+
+class AuditNotCovered(AxisError):
+    code = "audit_not_covered"
+    status = 503
+
+
+# ---------------------------------------------------------------- hashes
+
+
+def entry_content(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    """The part of an audit row that its hash covers, in plain JSON values."""
+    details = row["details"]
+    if isinstance(details, str):
+        details = json.loads(details)
+    return {
+        "id": row["id"],
+        "at": row["at"].astimezone(UTC).isoformat(),
+        "event": row["event"],
+        "organ_id": row["organ_id"],
+        "document_id": str(row["document_id"]) if row["document_id"] is not None else None,
+        "delivery_id": str(row["delivery_id"]) if row["delivery_id"] is not None else None,
+        "details": details,
+    }
+
+
+def content_hash(content: dict[str, Any]) -> str:
+    return hashlib.sha256(signing.canonical_json(content)).hexdigest()
+
+
+def link_hash(prev_hash: str, content_digest: str) -> str:
+    return hashlib.sha256((prev_hash + content_digest).encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------- the chainer
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """A checkpoint is sealed once `entries` entries are chained past the last one, or
+    `seconds` after the last one when anything new was chained."""
+
+    entries: int = 1000
+    seconds: float = 60.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> CheckpointPolicy:
+        return cls(config.audit_checkpoint_entries, config.audit_checkpoint_seconds)
+
+
+async def chain_pending(
+    conn: asyncpg.Connection,
+    seal: signing.Seal,
+    policy: CheckpointPolicy,
+    *,
+    wait: bool = False,
+    force_checkpoint: bool = False,
+) -> int | None:
+    """Chain one batch of unchained rows (oldest id first) in one transaction, sealing the
+    checkpoints that fall due. None when another process holds the chain (unless `wait`)."""
+    async with conn.transaction():
+        if wait:
+            await conn.execute("SET LOCAL lock_timeout = '10s'")
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+        elif not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _LOCK_KEY):
+            return None
+        head = await conn.fetchrow(
+            "SELECT chain_seq, hash FROM audit_events WHERE chain_seq IS NOT NULL"
+            " ORDER BY chain_seq DESC LIMIT 1"
+        )
+        seq, prev = (head["chain_seq"], head["hash"]) if head else (0, GENESIS)
+        last = await conn.fetchrow(
+            "SELECT chain_seq, at FROM audit_checkpoints ORDER BY chain_seq DESC, id DESC LIMIT 1"
+        )
+        cp_seq: int = last["chain_seq"] if last else 0
+        cp_at: datetime | None = last["at"] if last else None
+        rows = await conn.fetch(
+            "SELECT id, at, event, organ_id, document_id, delivery_id, details FROM audit_events WHERE chain_seq IS NULL ORDER BY id LIMIT $1",
+            BATCH,
+        )
+        ids: list[int] = []
+        seqs: list[int] = []
+        prevs: list[str] = []
+        digests: list[str] = []
+        hashes: list[str] = []
+        due: list[tuple[int, str]] = []
+        for row in rows:
+            digest = content_hash(entry_content(row))
+            seq += 1
+            ids.append(row["id"])
+            seqs.append(seq)
+            prevs.append(prev)
+            digests.append(digest)
+            prev = link_hash(prev, digest)
+            hashes.append(prev)
+            if seq - cp_seq >= policy.entries:
+                due.append((seq, prev))
+                cp_seq, cp_at = seq, datetime.now(UTC)
+        if rows:
+            await conn.execute(
+                """UPDATE audit_events a
+                      SET chain_seq = v.seq, prev_hash = v.prev, content_hash = v.digest, hash = v.hash
+                     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[])
+                          AS v(id, seq, prev, digest, hash)
+                    WHERE a.id = v.id""",
+                ids,
+                seqs,
+                prevs,
+                digests,
+                hashes,
+            )
+        now = datetime.now(UTC)
+        if seq > cp_seq and (
+            force_checkpoint or cp_at is None or (now - cp_at).total_seconds() >= policy.seconds
+        ):
+            due.append((seq, prev))
+        for at_seq, at_hash in due:
+            await _seal_checkpoint(conn, seal, at_seq, at_hash)
+    if rows:
+        log.debug("event=audit_chained entries=%d head=%d", len(rows), seq)
+    return len(rows)
+
+
+async def _seal_checkpoint(
+    conn: asyncpg.Connection, seal: signing.Seal, seq: int, head_hash: str
+) -> None:
+    at = datetime.now(UTC)
+    payload = {"type": CHECKPOINT_TYPE, "chain_seq": seq, "hash": head_hash, "at": at.isoformat()}
+    sealed = seal.sign_json(payload)
+    await conn.execute(
+        "INSERT INTO audit_checkpoints (chain_seq, hash, at, sealed) VALUES ($1, $2, $3, $4::jsonb)",
+        seq,
+        head_hash,
+        at,
+        json.dumps(sealed, ensure_ascii=False),
+    )
+    log.info("event=audit_checkpoint chain_seq=%d hash=%s", seq, head_hash)
+
+
+async def catch_up(conn: asyncpg.Connection, seal: signing.Seal, policy: CheckpointPolicy) -> None:
+    """Chain everything committed so far and seal a checkpoint over it, waiting for the lock."""
+    while True:
+        try:
+            done = await chain_pending(conn, seal, policy, wait=True, force_checkpoint=True)
+        except asyncpg.LockNotAvailableError:
+            raise AuditNotCovered(
+                "the audit chain is busy; try again in a few seconds", where="audit"
+            ) from None
+        if not done or done < BATCH:
+            return
+
+
+class Chainer:
+    """The background worker of one hub process; woken by NOTIFY and by a short poll."""
+
+    def __init__(
+        self,
+        db: Database,
+        seal: signing.Seal,
+        policy: CheckpointPolicy,
+        *,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.seal = seal
+        self.policy = policy
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self, _payload: str = "") -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="audit-chainer")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                while True:
+                    async with self.db.connection() as conn:
+                        done = await chain_pending(conn, self.seal, self.policy)
+                    if not done or done < BATCH:
+                        break
+                delay = 0.5
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                self._wake.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "event=audit_chain_failed retry_in=%.1fs error=%r",
+                    delay,
+                    f"{type(exc).__name__}: {exc}",
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+
+
+# ---------------------------------------------------------------- verify
+
+
+@dataclass
+class Finding:
+    """The first thing wrong with the chain."""
+
+    kind: str  # edited | inserted | deleted | reordered | relinked | rewritten | checkpoint
+    message: str
+    entry_id: int | None = None
+    chain_seq: int | None = None
+    checkpoint_id: int | None = None
+
+
+@dataclass
+class VerifyReport:
+    entries: int = 0
+    pending: int = 0
+    checkpoints: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS
+    last_checkpoint_seq: int | None = None
+    seal_pinned: bool = False
+    problem: Finding | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+    def summary(self) -> str:
+        if self.problem is not None:
+            return self.problem.message
+        covered = (
+            f"the last sealed checkpoint covers chain {self.last_checkpoint_seq}"
+            if self.last_checkpoint_seq
+            else "no checkpoint is sealed yet"
+        )
+        pinned = "" if self.seal_pinned else " (seals checked against their own certificate only)"
+        return (
+            f"the audit chain is intact: {self.entries} entries, head {self.head_seq} "
+            f"({self.head_hash[:16]}…), {self.checkpoints} checkpoints{pinned}; {covered}; "
+            f"{self.pending} entries not yet chained"
+        )
+
+
+def _describe(row: asyncpg.Record) -> str:
+    parts = [f"chain {row['chain_seq']}", f"event {row['event']}"]
+    if row["document_id"] is not None:
+        parts.append(f"document {row['document_id']}")
+    return f"entry {row['id']} ({', '.join(parts)})"
+
+
+async def _pages(
+    conn: asyncpg.Connection, sql: str, *, key: str = "chain_seq"
+) -> AsyncIterator[asyncpg.Record]:
+    """Rows of `sql` (which takes the last key seen, or NULL, and a limit) by keyset pages."""
+    after: int | None = None
+    while True:
+        rows = await conn.fetch(sql, after, _PAGE)
+        for row in rows:
+            yield row
+        if len(rows) < _PAGE:
+            return
+        after = rows[-1][key]
+
+
+def _seal_problem(
+    sealed: Any, seal_cert: x509.Certificate | signing.TrustStore | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The sealed payload, or why the seal does not hold."""
+    if not isinstance(sealed, dict):
+        return None, "it is not a sealed document"
+    try:
+        trust = seal_cert
+        if trust is None:
+            trust = x509.load_pem_x509_certificate(str(sealed.get("certificate", "")).encode())
+        return signing.verify_sealed_json(sealed, trust), None
+    except (signing.SignatureError, ValueError) as exc:
+        return None, str(getattr(exc, "message", exc))
+
+
+async def verify(
+    conn: asyncpg.Connection, seal_cert: x509.Certificate | signing.TrustStore | None = None
+) -> VerifyReport:
+    """Recompute the whole chain from entry 1 and check every checkpoint; stops at the first fault.
+
+    Without `seal_cert` a checkpoint's seal is checked against the certificate it carries, which
+    proves the content unaltered but not who sealed it."""
+    report = VerifyReport(seal_pinned=seal_cert is not None)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        report.pending = await conn.fetchval(
+            "SELECT count(*) FROM audit_events WHERE chain_seq IS NULL"
+        )
+        report.problem = await _walk(conn, report, seal_cert)
+    return report
+
+
+async def _checkpoints_in_order(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Record]:
+    """Every checkpoint by the chain number it covers, read in pages (they are many after years)."""
+    after: tuple[int, int] | None = None
+    while True:
+        rows = await conn.fetch(
+            "SELECT id, chain_seq, hash, sealed FROM audit_checkpoints"
+            " WHERE $1::bigint IS NULL OR (chain_seq, id) > ($1, $2)"
+            " ORDER BY chain_seq, id LIMIT $3",
+            after[0] if after else None,
+            after[1] if after else None,
+            _PAGE,
+        )
+        for row in rows:
+            yield row
+        if len(rows) < _PAGE:
+            return
+        after = (rows[-1]["chain_seq"], rows[-1]["id"])
+
+
+async def _walk(
+    conn: asyncpg.Connection,
+    report: VerifyReport,
+    seal_cert: x509.Certificate | signing.TrustStore | None,
+) -> Finding | None:
+    checkpoints = _checkpoints_in_order(conn)
+    cp = await anext(checkpoints, None)
+    if cp is not None and cp["chain_seq"] < 1:
+        return _checkpoint_problem(cp, None, seal_cert, head=None)
+    expected_seq, expected_prev = 1, GENESIS
+    before: asyncpg.Record | None = None
+    async for row in _pages(
+        conn,
+        "SELECT id, at, event, organ_id, document_id, delivery_id, details, chain_seq, prev_hash, content_hash, hash FROM audit_events"
+        " WHERE chain_seq IS NOT NULL AND ($1::bigint IS NULL OR chain_seq > $1)"
+        " ORDER BY chain_seq LIMIT $2",
+    ):
+        problem = await _check_entry(conn, row, expected_seq, expected_prev, before)
+        if problem is not None:
+            return problem
+        report.entries += 1
+        expected_seq, expected_prev, before = row["chain_seq"] + 1, row["hash"], row
+        report.head_seq, report.head_hash = row["chain_seq"], row["hash"]
+        # The chain has no gap up to here, so a checkpoint's number is always met exactly.
+        while cp is not None and cp["chain_seq"] == row["chain_seq"]:
+            problem = _checkpoint_problem(cp, row, seal_cert, head=row["hash"])
+            if problem is not None:
+                return problem
+            report.checkpoints += 1
+            report.last_checkpoint_seq = row["chain_seq"]
+            cp = await anext(checkpoints, None)
+    if cp is not None:
+        # A checkpoint past the end of the chain: the entries it covered are gone.
+        return _checkpoint_problem(cp, None, seal_cert, head=None, end=before)
+    return None
+
+
+async def _check_entry(
+    conn: asyncpg.Connection,
+    row: asyncpg.Record,
+    expected_seq: int,
+    expected_prev: str,
+    before: asyncpg.Record | None,
+) -> Finding | None:
+    seq = row["chain_seq"]
+    what = _describe(row)
+    digest = content_hash(entry_content(row))
+    content_ok = (
+        digest == row["content_hash"] and link_hash(row["prev_hash"], digest) == row["hash"]
+    )
+    linked = row["prev_hash"] == expected_prev
+
+    if seq < expected_seq:
+        return Finding(
+            "inserted",
+            f"{what} was inserted: the chain is numbered from 1",
+            row["id"],
+            seq,
+        )
+    if seq > expected_seq:
+        missing = str(expected_seq) if seq == expected_seq + 1 else f"{expected_seq}–{seq - 1}"
+        after = f" after {_describe(before)}" if before is not None else " at the start"
+        return Finding(
+            "deleted",
+            f"chain {missing} is missing: {seq - expected_seq} entr"
+            f"{'y was' if seq == expected_seq + 1 else 'ies were'} deleted{after} and before {what}",
+            None,
+            expected_seq,
+        )
+    if linked and content_ok:
+        return None
+    if not linked:
+        moved = await conn.fetchrow(
+            "SELECT id, at, event, organ_id, document_id, delivery_id, details, chain_seq FROM audit_events WHERE hash = $1 AND chain_seq > $2"
+            " ORDER BY chain_seq LIMIT 1",
+            row["prev_hash"],
+            seq,
+        )
+        if moved is not None:
+            return Finding(
+                "reordered",
+                f"{what} is out of order: it was chained right after {_describe(moved)}",
+                row["id"],
+                seq,
+            )
+        if before is not None and row["prev_hash"] == before["prev_hash"]:
+            return Finding(
+                "inserted",
+                f"{_describe(before)} was inserted: the entry after it, {what}, "
+                "links to the entry before it",
+                before["id"],
+                before["chain_seq"],
+            )
+    following = await conn.fetchrow(
+        "SELECT prev_hash FROM audit_events WHERE chain_seq > $1 ORDER BY chain_seq LIMIT 1", seq
+    )
+    if following is not None and following["prev_hash"] == expected_prev:
+        return Finding(
+            "inserted",
+            f"{what} was inserted: the entry after it links to the entry before it",
+            row["id"],
+            seq,
+        )
+    if not content_ok:
+        return Finding(
+            "edited",
+            f"{what} was edited: its hash does not match its content",
+            row["id"],
+            seq,
+        )
+    assert before is not None  # the first entry's expected prev_hash is the genesis
+    return Finding(
+        "relinked",
+        f"{_describe(before)} was rewritten (content and hash recomputed), or an entry after it "
+        f"was deleted and the later ones renumbered: {what} does not link to it",
+        before["id"],
+        before["chain_seq"],
+    )
+
+
+def _checkpoint_problem(
+    cp: asyncpg.Record,
+    row: asyncpg.Record | None,
+    seal_cert: x509.Certificate | signing.TrustStore | None,
+    *,
+    head: str | None,
+    end: asyncpg.Record | None = None,
+) -> Finding | None:
+    name = f"checkpoint {cp['id']} (chain {cp['chain_seq']})"
+    sealed = cp["sealed"]
+    if isinstance(sealed, str):
+        sealed = json.loads(sealed)
+    payload, why = _seal_problem(sealed, seal_cert)
+    if payload is None:
+        return Finding(
+            "checkpoint",
+            f"{name} is forged: its seal does not hold ({why})",
+            checkpoint_id=cp["id"],
+            chain_seq=cp["chain_seq"],
+        )
+    if (
+        payload.get("type") != CHECKPOINT_TYPE
+        or payload.get("chain_seq") != cp["chain_seq"]
+        or payload.get("hash") != cp["hash"]
+    ):
+        return Finding(
+            "checkpoint",
+            f"{name} was edited: its columns differ from the payload the axis sealed",
+            checkpoint_id=cp["id"],
+            chain_seq=cp["chain_seq"],
+        )
+    if row is None:
+        tail = f"; the chain ends at {_describe(end)}" if end is not None else ""
+        return Finding(
+            "deleted",
+            f"{name} seals an entry that is no longer in the chain: entries were deleted{tail}",
+            checkpoint_id=cp["id"],
+            chain_seq=cp["chain_seq"],
+        )
+    if cp["hash"] != head:
+        return Finding(
+            "rewritten",
+            f"the chain up to {_describe(row)} was rewritten with recomputed hashes: {name} "
+            f"sealed {cp['hash'][:16]}…, the chain now has {str(head)[:16]}…",
+            row["id"],
+            row["chain_seq"],
+            cp["id"],
+        )
+    return None
+
+
+# ---------------------------------------------------------------- proofs
+
+
+async def build_proof(conn: asyncpg.Connection, document_id: uuid.UUID) -> dict[str, Any] | None:
+    """The entries about a document and, for each, the links up to a sealed checkpoint that
+    covers it; None while some entry is not yet chained or covered."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        rows = await conn.fetch(
+            "SELECT id, at, event, organ_id, document_id, delivery_id, details, chain_seq, prev_hash, content_hash, hash FROM audit_events WHERE document_id = $1"
+            " ORDER BY chain_seq NULLS LAST, id",
+            document_id,
+        )
+        if not rows:
+            raise NotFound(f"the audit log has no entry about {document_id}", where="document")
+        if any(r["chain_seq"] is None for r in rows):
+            return None
+        segments: list[dict[str, Any]] = []
+        covered_to = 0
+        for row in rows:
+            if row["chain_seq"] <= covered_to:
+                continue
+            cp = await conn.fetchrow(
+                "SELECT chain_seq, sealed FROM audit_checkpoints WHERE chain_seq >= $1"
+                " ORDER BY chain_seq, id LIMIT 1",
+                row["chain_seq"],
+            )
+            if cp is None:
+                return None
+            links = await conn.fetch(
+                "SELECT chain_seq, prev_hash, content_hash, hash FROM audit_events WHERE chain_seq BETWEEN $1 AND $2"
+                " ORDER BY chain_seq",
+                row["chain_seq"],
+                cp["chain_seq"],
+            )
+            sealed = cp["sealed"]
+            segments.append(
+                {
+                    "checkpoint": json.loads(sealed) if isinstance(sealed, str) else sealed,
+                    "links": [dict(link) for link in links],
+                }
+            )
+            covered_to = cp["chain_seq"]
+    return {
+        "type": PROOF_TYPE,
+        "version": PROOF_VERSION,
+        "document_id": str(document_id),
+        "hashing": {
+            "content_hash": "SHA-256 of the entry's content as JSON with sorted keys, no spaces, UTF-8",
+            "hash": "SHA-256 of the ASCII text prev_hash + content_hash",
+            "genesis": GENESIS,
+        },
+        "entries": [
+            {
+                "chain_seq": r["chain_seq"],
+                "prev_hash": r["prev_hash"],
+                "content_hash": r["content_hash"],
+                "hash": r["hash"],
+                "content": entry_content(r),
+            }
+            for r in rows
+        ],
+        "segments": segments,
+    }
+
+
+async def proof(
+    db: Database, seal: signing.Seal, policy: CheckpointPolicy, document_id: uuid.UUID
+) -> dict[str, Any]:
+    """A proof for `document_id`; when its latest entries are not covered yet, chains them and
+    seals a checkpoint on the spot rather than making the agency wait for the next one."""
+    for _ in range(3):
+        async with db.connection() as conn:
+            built = await build_proof(conn, document_id)
+            if built is not None:
+                return built
+            await catch_up(conn, seal, policy)
+    raise AuditNotCovered(
+        "the audit chain has not caught up with this letter yet; try again in a few seconds",
+        where="audit",
+    )
+
+
+@dataclass
+class ProofCheck:
+    ok: bool
+    message: str
+    document_id: str | None = None
+    entries: int = 0
+    checkpoints: list[dict[str, Any]] | None = None
+    seal_subject: str | None = None
+    seal_fingerprint: str | None = None
+    seal_pinned: bool = False
+
+
+def check_proof(doc: Any, seal_cert: x509.Certificate | signing.TrustStore | None) -> ProofCheck:
+    """Check a proof offline: each entry's hashes from its content, the links from each entry to
+    a checkpoint, and the checkpoint's seal (against `seal_cert`, else its own certificate)."""
+    pinned = seal_cert is not None
+    try:
+        return _check_proof(doc, seal_cert, pinned)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return ProofCheck(False, f"the proof is malformed: {type(exc).__name__}: {exc}")
+
+
+def _check_proof(
+    doc: Any, seal_cert: x509.Certificate | signing.TrustStore | None, pinned: bool
+) -> ProofCheck:
+    def bad(message: str) -> ProofCheck:
+        return ProofCheck(False, message, seal_pinned=pinned)
+
+    if not isinstance(doc, dict) or doc.get("type") != PROOF_TYPE:
+        return bad(f"this is not an audit proof (type {PROOF_TYPE!r} expected)")
+    if doc.get("version") != PROOF_VERSION:
+        return bad(f"unknown proof version {doc.get('version')!r}")
+    document_id = str(doc["document_id"])
+    entries = doc["entries"]
+    if not entries:
+        return bad("the proof holds no entry")
+
+    links: dict[int, dict[str, Any]] = {}
+    checkpoints: list[dict[str, Any]] = []
+    subject = fp = None
+    for number, segment in enumerate(doc["segments"], start=1):
+        sealed = segment["checkpoint"]
+        payload, why = _seal_problem(sealed, seal_cert)
+        if payload is None:
+            return bad(f"checkpoint {number}: the seal does not hold ({why})")
+        if payload.get("type") != CHECKPOINT_TYPE:
+            return bad(f"checkpoint {number}: the sealed payload is not an audit checkpoint")
+        cert = x509.load_pem_x509_certificate(str(sealed["certificate"]).encode())
+        subject, fp = cert.subject.rfc4514_string(), signing.fingerprint(cert)
+        run = segment["links"]
+        if not run:
+            return bad(f"checkpoint {number}: no links lead to it")
+        for i, link in enumerate(run):
+            seq = int(link["chain_seq"])
+            if link_hash(str(link["prev_hash"]), str(link["content_hash"])) != link["hash"]:
+                return bad(f"chain {seq}: its hash does not follow from its prev_hash and content")
+            if i and (
+                seq != int(run[i - 1]["chain_seq"]) + 1 or link["prev_hash"] != run[i - 1]["hash"]
+            ):
+                return bad(f"chain {seq}: it does not link to chain {run[i - 1]['chain_seq']}")
+            links[seq] = link
+        last = run[-1]
+        if int(last["chain_seq"]) != payload.get("chain_seq") or last["hash"] != payload.get(
+            "hash"
+        ):
+            return bad(
+                f"checkpoint {number}: the links end at chain {last['chain_seq']} "
+                f"({str(last['hash'])[:16]}…), but the seal covers chain {payload.get('chain_seq')} "
+                f"({str(payload.get('hash'))[:16]}…)"
+            )
+        checkpoints.append(
+            {"chain_seq": payload["chain_seq"], "hash": payload["hash"], "at": payload.get("at")}
+        )
+
+    for entry in entries:
+        content = entry["content"]
+        seq = int(entry["chain_seq"])
+        name = f"entry {content.get('id')} (chain {seq}, event {content.get('event')})"
+        if str(content.get("document_id")) != document_id:
+            return bad(f"{name} is about another document than {document_id}")
+        digest = content_hash(content)
+        if (
+            digest != entry["content_hash"]
+            or link_hash(str(entry["prev_hash"]), digest) != entry["hash"]
+        ):
+            return bad(f"{name} was altered: its hash does not match its content")
+        link = links.get(seq)
+        if link is None:
+            return bad(f"{name} is not covered by any checkpoint in the proof")
+        if (link["prev_hash"], link["content_hash"], link["hash"]) != (
+            entry["prev_hash"],
+            entry["content_hash"],
+            entry["hash"],
+        ):
+            return bad(f"{name} differs from the chain the checkpoint seals")
+
+    last_cp = checkpoints[-1]
+    return ProofCheck(
+        True,
+        f"{len(entries)} entries about document {document_id} are in the audit chain sealed at "
+        f"chain {last_cp['chain_seq']} ({last_cp['at']}) by {subject}"
+        + (
+            ""
+            if pinned
+            else "; the seal was checked against its own certificate: pass --seal-cert "
+            "with the axis's certificate to pin it"
+        ),
+        document_id,
+        len(entries),
+        checkpoints,
+        subject,
+        fp,
+        pinned,
+    )
