@@ -521,62 +521,6 @@ _PROOF = {
     },
 }
 
-_HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-_LINK_FIELDS: dict[str, Any] = {
-    "chain_seq": {"type": "integer", "minimum": 1},
-    "prev_hash": _HEX,
-    "content_hash": _HEX,
-    "hash": _HEX,
-}
-_LINK = {"type": "object", "required": list(_LINK_FIELDS), "properties": _LINK_FIELDS}
-_PROOF = {
-    "type": "object",
-    "description": "Check it offline with `axis audit check-proof FILE --seal-cert AXIS_SEAL.crt`.",
-    "required": ["type", "version", "document_id", "entries", "segments"],
-    "properties": {
-        "type": {"type": "string", "enum": ["axis.audit.proof"]},
-        "version": {"type": "integer", "enum": [1]},
-        "document_id": _ID,
-        "hashing": {"type": "object", "description": "How the hashes are made, in words"},
-        "entries": {
-            "type": "array",
-            "description": "Every audit entry about the letter, oldest first, with its content",
-            "items": {
-                "type": "object",
-                "required": [*_LINK_FIELDS, "content"],
-                "properties": {
-                    **_LINK_FIELDS,
-                    "content": {
-                        "type": "object",
-                        "required": ["id", "at", "event", "details"],
-                        "properties": {
-                            "id": {"type": "integer"},
-                            "at": _DT,
-                            "event": {"type": "string", "example": "acknowledged"},
-                            "organ_id": {"type": ["string", "null"]},
-                            "document_id": {"type": ["string", "null"], "format": "uuid"},
-                            "delivery_id": {"type": ["string", "null"], "format": "uuid"},
-                            "details": {"type": "object"},
-                        },
-                    },
-                },
-            },
-        },
-        "segments": {
-            "type": "array",
-            "description": "For the entries, the unbroken links up to a checkpoint the axis sealed",
-            "items": {
-                "type": "object",
-                "required": ["checkpoint", "links"],
-                "properties": {
-                    "checkpoint": {"$ref": "#/components/schemas/Sealed"},
-                    "links": {"type": "array", "items": _LINK},
-                },
-            },
-        },
-    },
-}
-
 
 def document() -> dict[str, Any]:
     return {
@@ -815,23 +759,6 @@ def document() -> dict[str, Any]:
                             "content": {"application/json": {"schema": _PROOF}},
                         },
                         **_errors("document_not_found", "audit_not_covered"),
-                    },
-                }
-            },
-            "/v1/documents/{id}/proof": {
-                "get": {
-                    "summary": "The audit log's entries about a letter and a sealed checkpoint that covers them (sender and recipients)",
-                    "description": "Each entry carries the hash of the one before it; the links lead to a checkpoint "
-                    "the axis sealed, chained and sealed on the spot when the latest entries are not covered yet. "
-                    "Check the file offline with `axis audit check-proof`.",
-                    "operationId": "getProof",
-                    "parameters": [_PATH_ID],
-                    "responses": {
-                        "200": {
-                            "description": "The proof",
-                            "content": {"application/json": {"schema": _PROOF}},
-                        },
-                        **_errors(401, 404, 503),
                     },
                 }
             },
