@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from axis import metrics, repo
+from axis import metrics, pages, repo
 from axis.api import HUB, setup_routes
 from axis.audit import Chainer, CheckpointPolicy
 from axis.broker import Broker, BrokerUnavailable
@@ -190,6 +190,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             repo.OUTBOX_CHANNEL: relay.wake,
             repo.AGENCY_CHANNEL: dispatcher.agencies_changed,
             repo.AUDIT_CHANNEL: chainer.wake,
+            repo.EVENTS_CHANNEL: app[pages.LIVE].publish,
         },
     )
     listener.start()
@@ -219,4 +220,5 @@ def create_app(config: Config) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
     setup_routes(app)
+    pages.setup(app)
     return app

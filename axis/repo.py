@@ -14,6 +14,8 @@ AGENCY_CHANNEL = "axis_agencies"
 INBOX_CHANNEL = "axis_inbox"
 OUTBOX_CHANNEL = "axis_outbox"
 AUDIT_CHANNEL = "axis_audit"
+#: NOTIFY with a document id whenever something about it is audited (trigger in 0004_users.sql).
+EVENTS_CHANNEL = "axis_events"
 
 # ---------------------------------------------------------------- agencies
 

@@ -74,6 +74,10 @@ def _register() -> None:
 
     cli.add_command(audit.audit)
 
+    from axis.cli import user
+
+    cli.add_command(user.user)
+
 
 _register()
 

@@ -1,0 +1,16 @@
+// Live updates of a letter's timeline: the server renders the HTML, this only swaps it in.
+(function () {
+  "use strict";
+  var box = document.querySelector("[data-live]");
+  var dot = document.querySelector("[data-testid=live-state]");
+  if (!box || !window.EventSource) { return; }
+  function state(name) { if (dot) { dot.setAttribute("data-state", name); } }
+  var source = new EventSource(box.getAttribute("data-live"));
+  source.onopen = function () { state("open"); };
+  source.onerror = function () { state(source.readyState === EventSource.CLOSED ? "closed" : "connecting"); };
+  source.addEventListener("timeline", function (event) {
+    box.innerHTML = event.data;
+    box.setAttribute("data-updated", String(Date.now()));
+    state("open");
+  });
+})();

@@ -1,0 +1,495 @@
+"""The clerks' page handlers: they read the request, call the axis's service functions and render."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from aiohttp import web
+
+import edoc
+from axis import delivery, ingest, receipts, repo, users
+from axis.api import HUB
+from axis.errors import AxisError, BadRequest, NotFound
+from axis.hub import Hub
+from axis.pages import queries
+from axis.pages.auth import (
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    Clerk,
+    clear_cookie,
+    clerk_of,
+    current_clerk,
+    new_login_csrf,
+    safe_next,
+    set_cookie,
+)
+from axis.pages.live import Live
+from storage.blobs import BlobError
+
+log = logging.getLogger("axis.pages")
+
+TEMPLATES = web.AppKey("page_templates", jinja2.Environment)
+LIVE = web.AppKey("page_live", Live)
+
+HEARTBEAT = 15.0
+
+DONE = {
+    "recall": (
+        "Đã gửi đề nghị lấy lại văn bản (13) tới các nơi nhận.",
+        "The recall request (13) went to every recipient.",
+    ),
+    "replace": (
+        "Văn bản thay thế đã được trục tiếp nhận và chuyển đi.",
+        "The replacement was accepted by the axis and is on its way.",
+    ),
+    "logout": ("Đã đăng xuất.", "You are logged out."),
+}
+
+REFUSALS = {
+    "csrf": (
+        "Biểu mẫu đã hết hạn hoặc không hợp lệ; hãy tải lại trang và thử lại.",
+        "The form expired or is not valid; reload the page and try again.",
+    ),
+    "session": (
+        "Phiên làm việc đã hết; hãy đăng nhập lại.",
+        "Your session has ended; please log in again.",
+    ),
+}
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    env = request.app[TEMPLATES]
+    context.setdefault("clerk", request.get("axis.pages.clerk"))
+    context.setdefault("csrf_field", CSRF_FIELD)
+    context.setdefault("path", request.path)
+    html = env.get_template(template).render(**context)
+    return web.Response(
+        text=html,
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        headers=SECURITY_HEADERS,
+    )
+
+
+def refused(request: web.Request, status: int, why: str) -> web.StreamResponse:
+    vi, en = REFUSALS.get(why, ("Không được phép.", "Not allowed."))
+    return render(request, "error.html", status=status, title_vi=vi, title_en=en, detail=None)
+
+
+def error_page(request: web.Request, exc: AxisError) -> web.Response:
+    titles = {
+        404: ("Không tìm thấy", "Not found"),
+        403: ("Không được phép", "Not allowed"),
+        409: ("Không thực hiện được", "Conflict"),
+    }
+    vi, en = titles.get(exc.status, ("Không thực hiện được", "The request was refused"))
+    return render(
+        request, "error.html", status=exc.status, title_vi=vi, title_en=en, detail=exc.message
+    )
+
+
+def hub_of(request: web.Request) -> Hub:
+    return request.app[HUB]
+
+
+# ---------------------------------------------------------------- logging in and out
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    clerk = await current_clerk(request)
+    raise web.HTTPSeeOther("/letters/received" if clerk else "/login")
+
+
+def _login_form(
+    request: web.Request,
+    *,
+    status: int = 200,
+    error: tuple[str, str] | None = None,
+    login: str = "",
+) -> web.Response:
+    token = new_login_csrf()
+    response = render(
+        request,
+        "login.html",
+        status=status,
+        clerk=None,
+        login_csrf=token,
+        error=error,
+        login=login,
+        next=safe_next(request.query.get("next")),
+        done=DONE.get(request.query.get("done", "")),
+    )
+    set_cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600)
+    return response
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    if await current_clerk(request) is not None:
+        raise web.HTTPSeeOther(safe_next(request.query.get("next")))
+    return _login_form(request)
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    given = form.get(CSRF_FIELD)
+    if not expected or not isinstance(given, str) or not users.same_token(expected, given):
+        return _login_form(request, status=403, error=REFUSALS["csrf"])
+    login = str(form.get("login", "")).strip()
+    password = str(form.get("password", ""))
+    hub = hub_of(request)
+    try:
+        user = await users.authenticate(hub.db, login, password)
+    except users.LockedOut as exc:
+        until = exc.until.astimezone(edoc.VN_TZ).strftime("%H:%M %d/%m/%Y")
+        error = (
+            f"Tài khoản tạm khoá do nhập sai nhiều lần, đến {until}.",
+            f"The account is locked after repeated failures, until {until} (Vietnam time).",
+        )
+        return _login_form(request, status=429, error=error, login=login)
+    except users.LoginRefused:
+        error = ("Tên đăng nhập hoặc mật khẩu không đúng.", "The login or the password is wrong.")
+        return _login_form(request, status=401, error=error, login=login)
+    async with hub.db.connection() as conn:
+        session = await users.open_session(conn, user)
+    log.info("event=login login=%s organ_id=%s", user.login, user.organ_id)
+    target = safe_next(form.get("next"))
+    response = web.HTTPSeeOther(target)
+    lifetime = int(users.SESSION_LIFETIME.total_seconds())
+    set_cookie(request, response, SESSION_COOKIE, session.token, max_age=lifetime)
+    clear_cookie(request, response, LOGIN_CSRF_COOKIE)
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    clerk = clerk_of(request)
+    async with hub_of(request).db.connection() as conn:
+        await users.close_session(conn, clerk.session.token)
+    response = web.HTTPSeeOther("/login?done=logout")
+    clear_cookie(request, response, SESSION_COOKIE)
+    return response
+
+
+# ---------------------------------------------------------------- lists
+
+
+def _date(value: str | None, label: str, problems: list[str]) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        problems.append(f"{label}: {value!r} không phải ngày (yyyy-mm-dd) / is not a date")
+        return None
+
+
+def _search(request: web.Request) -> tuple[queries.Search, list[str]]:
+    q = request.query
+    problems: list[str] = []
+
+    def text(name: str) -> str | None:
+        value = q.get(name, "").strip()
+        return value[:200] or None
+
+    search = queries.Search(
+        number=text("number"),
+        notation=text("notation"),
+        subject=text("subject"),
+        party=text("party"),
+        date_from=_date(q.get("from"), "Từ ngày / From", problems),
+        date_to=_date(q.get("to"), "Đến ngày / To", problems),
+    )
+    return search, problems
+
+
+async def received(request: web.Request) -> web.StreamResponse:
+    clerk = clerk_of(request)
+    hub = hub_of(request)
+    search, problems = _search(request)
+    threshold = hub.config.ack_overdue_seconds
+    async with hub.db.connection() as conn:
+        rows = await queries.received(conn, clerk.user.organ_id, search)
+    letters = [
+        {"row": r, "overdue": delivery.is_overdue(r, threshold), "code": _code(r)} for r in rows
+    ]
+    return render(
+        request,
+        "letters.html",
+        role="received",
+        letters=letters,
+        search=search,
+        query=request.query,
+        problems=problems,
+        limit=queries.LIMIT,
+    )
+
+
+async def sent(request: web.Request) -> web.StreamResponse:
+    clerk = clerk_of(request)
+    hub = hub_of(request)
+    search, problems = _search(request)
+    threshold = hub.config.ack_overdue_seconds
+    async with hub.db.connection() as conn:
+        rows = await queries.sent(conn, clerk.user.organ_id, search)
+        lines = await queries.recipients_of(conn, [r["id"] for r in rows])
+    per_letter: dict[Any, list[dict[str, Any]]] = {}
+    for line in lines:
+        per_letter.setdefault(line["document_id"], []).append(
+            {"line": line, "overdue": delivery.is_overdue(line, threshold)}
+        )
+    letters = [
+        {
+            "row": r,
+            "code": _code(r),
+            "recipients": per_letter.get(r["id"], []),
+            "overdue": any(x["overdue"] for x in per_letter.get(r["id"], [])),
+        }
+        for r in rows
+    ]
+    return render(
+        request,
+        "letters.html",
+        role="sent",
+        letters=letters,
+        search=search,
+        query=request.query,
+        problems=problems,
+        limit=queries.LIMIT,
+    )
+
+
+def _code(row: Any) -> str:
+    number, notation = row["code_number"], row["code_notation"]
+    if number and notation:
+        return f"{number}/{notation}"
+    return str(number or notation or "")
+
+
+# ---------------------------------------------------------------- one letter
+
+
+async def letter_view(hub: Hub, clerk: Clerk, letter_id: str) -> dict[str, Any]:
+    """Everything the letter page shows, for a clerk of its sender or of one of its recipients."""
+    trace = await receipts.trace(hub, clerk.agency, letter_id)
+    if trace["kind"] != "letter":
+        raise NotFound(f"{letter_id} is a status, not a letter", where="document")
+    doc = await delivery.document_for(hub, clerk.agency, letter_id)
+    async with hub.db.connection() as conn:
+        attachments = await queries.attachments(conn, doc["id"])
+        lines = await queries.recipients_of(conn, [doc["id"]])
+    threshold = hub.config.ack_overdue_seconds
+    overdue = {r["recipient"]: delivery.is_overdue(r, threshold) for r in lines}
+    for line in trace["recipients"]:
+        line["overdue"] = overdue.get(line["organ_id"], False)
+    summary = json.loads(doc["summary"])
+    is_sender = doc["sender"] == clerk.agency.organ_id
+    return {
+        "trace": trace,
+        "doc": doc,
+        "code": _code(doc),
+        "summary": summary,
+        "attachments": attachments,
+        "is_sender": is_sender,
+        "can_recall": is_sender and not trace["recall"]["asked"],
+        "any_overdue": any(line["overdue"] for line in trace["recipients"]),
+    }
+
+
+async def letter(request: web.Request) -> web.StreamResponse:
+    clerk = clerk_of(request)
+    view = await letter_view(hub_of(request), clerk, request.match_info["id"])
+    return render(
+        request,
+        "letter.html",
+        done=DONE.get(request.query.get("done", "")),
+        **view,
+    )
+
+
+async def letter_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: the letter's timeline, rendered again whenever the letter changes."""
+    clerk = clerk_of(request)
+    hub = hub_of(request)
+    letter_id = request.match_info["id"]
+    env = request.app[TEMPLATES]
+    live = request.app[LIVE]
+
+    async def fragment() -> str:
+        view = await letter_view(hub, clerk, letter_id)
+        return env.get_template("_timeline.html").render(**view)
+
+    # Subscribed before the first rendering, so a change in between is not missed.
+    sub = live.subscribe(str(delivery.parse_id(letter_id, "document")))
+    try:
+        first = await fragment()  # refuses a letter the clerk may not see, before streaming
+    except BaseException:
+        live.unsubscribe(sub)
+        raise
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    try:
+        await response.prepare(request)
+        await response.write(b"retry: 2000\n\n")
+        html: str | None = first
+        last: str | None = None
+        while not live.closing:
+            if html is not None and html != last:
+                await response.write(_sse("timeline", html))
+                last = html
+            if await sub.wait(HEARTBEAT):
+                if live.closing:
+                    break
+                html = await fragment()
+            else:
+                html = None
+                await response.write(b": ping\n\n")
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass  # the page was closed or the hub is stopping
+    except AxisError as exc:
+        log.info("event=live_stream_end document_id=%s reason=%r", letter_id, exc.message)
+    finally:
+        live.unsubscribe(sub)
+    return response
+
+
+def _sse(event: str, data: str) -> bytes:
+    lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    return f"event: {event}\n{lines}\n".encode()
+
+
+async def attachment(request: web.Request) -> web.StreamResponse:
+    clerk = clerk_of(request)
+    hub = hub_of(request)
+    row = await delivery.attachment_for(
+        hub, clerk.agency, request.match_info["id"], request.match_info["position"]
+    )
+    disposition = f"attachment; filename*=UTF-8''{quote(row['name'])}"
+    return await _stream(request, row["sha256"], row["size"], row["content_type"], disposition)
+
+
+async def edxml(request: web.Request) -> web.StreamResponse:
+    clerk = clerk_of(request)
+    row = await delivery.document_for(hub_of(request), clerk.agency, request.match_info["id"])
+    name = f"{row['id']}.edxml.xml"
+    return await _stream(
+        request,
+        row["content_sha256"],
+        row["size"],
+        "application/xml",
+        f"attachment; filename={name}",
+    )
+
+
+async def _stream(
+    request: web.Request, sha256: str, size: int, content_type: str, disposition: str
+) -> web.StreamResponse:
+    chunks = hub_of(request).blobs.open(sha256).__aiter__()
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        first = b""
+    except BlobError as exc:
+        log.error("event=blob_unreadable sha256=%s error=%r", sha256, exc)
+        raise NotFound("the stored bytes cannot be read; the operators are alerted") from None
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": content_type,
+            "Content-Length": str(size),
+            "Content-Disposition": disposition,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        }
+    )
+    await response.prepare(request)
+    await response.write(first)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+# ---------------------------------------------------------------- actions
+
+
+async def recall(request: web.Request) -> web.StreamResponse:
+    clerk = clerk_of(request)
+    form = await request.post()
+    reason = str(form.get("reason", "")).strip()[:500] or None
+    letter_id = request.match_info["id"]
+    await receipts.ask_recall_for_clerk(
+        hub_of(request), clerk.agency, letter_id, clerk=clerk.user.login, reason=reason
+    )
+    log.info("event=recall_asked document_id=%s clerk=%s", letter_id, clerk.user.login)
+    raise web.HTTPSeeOther(f"/letters/{quote(letter_id)}?done=recall")
+
+
+async def replace(request: web.Request) -> web.StreamResponse:
+    """A signed replacement package (BussinessDocType 3) naming this letter, uploaded and sent."""
+    clerk = clerk_of(request)
+    hub = hub_of(request)
+    letter_id = request.match_info["id"]
+    original = await delivery.document_for(hub, clerk.agency, letter_id)
+    if original["kind"] != "letter" or original["sender"] != clerk.agency.organ_id:
+        raise BadRequest("only the sender of a letter may replace it", where="document")
+    form = await request.post()
+    upload = form.get("package")
+    if not isinstance(upload, web.FileField):
+        raise BadRequest("choose the signed replacement package (.xml) to upload", where="package")
+    data = upload.file.read()
+    if not data:
+        raise BadRequest("the uploaded file is empty", where="package")
+    _check_replaces(data, original["edxml_document_id"])
+    accepted = await ingest.submit(hub, clerk.agency, data)
+    new_id = accepted.body["document_id"]
+    async with hub.db.connection() as conn:
+        await repo.audit(
+            conn,
+            "replacement_uploaded",
+            organ_id=clerk.agency.organ_id,
+            document_id=original["id"],
+            details={"by": "clerk", "clerk": clerk.user.login, "replacement": new_id},
+        )
+    raise web.HTTPSeeOther(f"/letters/{new_id}?done=replace")
+
+
+def _check_replaces(data: bytes, edxml_document_id: str) -> None:
+    try:
+        package = edoc.parse(data)
+    except edoc.EdocError as exc:
+        raise BadRequest(f"the file is not an edXML package: {exc}", where="package") from None
+    bussiness = package.trace.bussiness if package.trace else None
+    if package.is_status or bussiness is None or int(bussiness.bussiness_doc_type) != 3:
+        raise BadRequest(
+            "the package is not a replacement: its BussinessDocType must be 3 (thay thế)",
+            where="TraceHeaderList/Bussiness/BussinessDocType",
+        )
+    named = [r.document_id for r in bussiness.replacement_info_list]
+    if edxml_document_id not in named:
+        raise BadRequest(
+            f"the replacement names {', '.join(named) or 'no letter'} in ReplacementInfoList, not this letter ({edxml_document_id})",
+            where="TraceHeaderList/Bussiness/ReplacementInfoList",
+        )
