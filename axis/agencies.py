@@ -211,6 +211,30 @@ async def rotate_token(conn: asyncpg.Connection, organ_id: str) -> str:
     return token
 
 
+POLICIES = ("strict", "legacy")
+
+
+async def set_signature_policy(conn: asyncpg.Connection, organ_id: str, policy: str) -> Agency:
+    """strict: a real XML-DSig by the From organ; legacy: placeholder or missing signatures are
+    accepted (today's SDK writes placeholders), marked unsigned-legacy and sealed by the axis."""
+    if policy not in POLICIES:
+        raise BadRequest("the signature policy is strict or legacy", where="policy")
+    async with conn.transaction():
+        done = await conn.fetchval(
+            """UPDATE agencies SET signature_policy = $2, updated_at = now()
+                WHERE organ_id = $1 RETURNING 1""",
+            organ_id,
+            policy,
+        )
+        if not done:
+            raise NotFound(f"no agency {organ_id} is registered", where="organ_id")
+        await repo.audit(
+            conn, "agency_signature_policy", organ_id=organ_id, details={"policy": policy}
+        )
+        await repo.notify_agencies_changed(conn, organ_id)
+    return await get(conn, organ_id)
+
+
 async def set_webhook(conn: asyncpg.Connection, organ_id: str, webhook_url: str | None) -> Agency:
     if webhook_url:
         check_webhook(webhook_url)

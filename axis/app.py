@@ -23,6 +23,7 @@ from axis.logs import request_id_var
 from axis.notify import Listener
 from axis.relay import Relay
 from axis.topology import Names
+from axis.vdxp.api import setup_routes as vdxp_routes
 from storage import migrations
 from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database, DatabaseUnavailable
@@ -220,5 +221,6 @@ def create_app(config: Config) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
     setup_routes(app)
+    vdxp_routes(app)
     pages.setup(app)
     return app

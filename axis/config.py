@@ -35,6 +35,10 @@ DEFAULTS: dict[str, str] = {
     "AXIS_TLS_CERT": "",
     "AXIS_TLS_KEY": "",
     "AXIS_TLS_CLIENT_CA": "",
+    # development or production; outside development the axis refuses to serve without AXIS_SECRET_KEY.
+    "AXIS_ENV": "production",
+    # Fernet key (32 bytes, URL-safe base64) that encrypts the agencies' VDXP secrets.
+    "AXIS_SECRET_KEY": "",
 }
 
 #: Every variable the service reads; docker/compose.yaml is checked against this list.
@@ -67,6 +71,8 @@ class Config:
     tls_cert: str
     tls_key: str
     tls_client_ca: str
+    env: str = "production"
+    secret_key: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -127,6 +133,8 @@ class Config:
             tls_cert=values["AXIS_TLS_CERT"],
             tls_key=values["AXIS_TLS_KEY"],
             tls_client_ca=values["AXIS_TLS_CLIENT_CA"],
+            env=_environment(values["AXIS_ENV"]),
+            secret_key=_secret_key(values["AXIS_SECRET_KEY"]),
         )
         if bool(cfg.tls_cert) != bool(cfg.tls_key):
             raise ConfigError("AXIS_TLS_CERT", "AXIS_TLS_CERT and AXIS_TLS_KEY go together")
@@ -150,6 +158,8 @@ class Config:
             value = getattr(self, f.name)
             if f.name.endswith("_url"):
                 out[f.name] = mask_url(value)
+            elif f.name == "secret_key":
+                out[f.name] = "***" if value else ""
             elif isinstance(value, (str, int, float)):
                 out[f.name] = value
             elif isinstance(value, tuple):
@@ -157,6 +167,36 @@ class Config:
             else:
                 out[f.name] = str(value)
         return out
+
+
+def check_can_serve(cfg: Config) -> None:
+    """Outside development the axis does not serve without the key that guards VDXP secrets."""
+    if cfg.env != "development" and not cfg.secret_key:
+        raise ConfigError(
+            "AXIS_SECRET_KEY",
+            "must be set outside development (AXIS_ENV=development uses var/secret.key)",
+        )
+
+
+def _environment(value: str) -> str:
+    env = value.strip().lower()
+    if env not in ("development", "production"):
+        raise ConfigError("AXIS_ENV", f"must be development or production, not {value!r}")
+    return env
+
+
+def _secret_key(value: str) -> str:
+    if not value:
+        return ""
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(value.strip().encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise ConfigError(
+            "AXIS_SECRET_KEY", "must be 32 random bytes in URL-safe base64 (a Fernet key)"
+        ) from None
+    return value.strip()
 
 
 def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:

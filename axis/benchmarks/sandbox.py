@@ -83,6 +83,8 @@ class Sandbox:
             "AXIS_TRUST_DIR": str(self.root / "trust"),
             "AXIS_SEAL_DIR": str(self.root / "seal"),
             "AXIS_PUBLIC_URL": "",
+            # A sandbox keeps no VDXP secrets worth a key of its own.
+            "AXIS_ENV": "development",
         }
 
     def sign_letters(self, count: int, size: int) -> list[bytes]:

@@ -13,6 +13,8 @@ import click
 from axis import agencies
 from axis.cli.output import emit, fail
 from axis.errors import AxisError
+from axis.secrets import SecretBox
+from axis.vdxp import registry as vdxp_registry
 
 T = TypeVar("T")
 
@@ -88,17 +90,73 @@ def add(
     Example: axis agency add --organ 000.00.00.G22 --name "Văn phòng Chính phủ" --cert g22.crt
     """
     loaded = _certs(certs, organ_id)
-    found, token = _run(
-        lambda conn: agencies.add(
-            conn, organ_id=organ_id, name=name, webhook_url=webhook, certificates=loaded
-        )
-    )
-    data = {**found.details(), "token": token}
+    box = _secret_box(required=False)
+
+    async def work(conn: asyncpg.Connection) -> tuple[agencies.Agency, str, str | None]:
+        async with conn.transaction():
+            found, token = await agencies.add(
+                conn, organ_id=organ_id, name=name, webhook_url=webhook, certificates=loaded
+            )
+            secret = await vdxp_registry.issue_secret(conn, found.organ_id, box) if box else None
+        return found, token, secret
+
+    found, token, secret = _run(work)
+    data = {**found.details(), "token": token, "vdxp_secret": secret}
     text = (
         f"registered {found.organ_id} ({found.name}), delivery: {found.delivery_mode}\n"
-        f"API token (shown once, keep it safe): {token}"
+        f"API token (shown once, keep it safe): {token}\n"
+        + (
+            f"VDXP systemid: {found.organ_id}, secret (shown once, keep it safe): {secret}"
+            if secret
+            else "no VDXP secret: set AXIS_SECRET_KEY, then run `axis agency rotate-secret`"
+        )
     )
     emit(data, as_json=as_json, text=text)
+
+
+def _secret_box(*, required: bool) -> SecretBox | None:
+    """The key that encrypts VDXP secrets; without one, `add` registers the agency all the same."""
+    from axis.cli.main import load_config
+
+    try:
+        return SecretBox.from_config(load_config())
+    except AxisError as exc:
+        if required:
+            fail(exc.message)
+        click.echo(f"warning: {exc.message}", err=True)
+        return None
+
+
+@agency.command("rotate-secret")
+@click.argument("organ_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def rotate_secret(organ_id: str, as_json: bool) -> None:
+    """Issue a new VDXP secret (systemid = ORGAN_ID); the old one stops working at once.
+
+    Example: axis agency rotate-secret 000.00.00.G22
+    """
+    box = _secret_box(required=True)
+    assert box is not None
+    secret = _run(lambda conn: vdxp_registry.issue_secret(conn, organ_id, box))
+    emit(
+        {"organ_id": organ_id, "systemid": organ_id, "vdxp_secret": secret},
+        as_json=as_json,
+        text=f"new VDXP secret for {organ_id} (shown once): {secret}",
+    )
+
+
+@agency.command("set-policy")
+@click.argument("organ_id")
+@click.argument("policy", type=click.Choice(agencies.POLICIES))
+def set_policy(organ_id: str, policy: str) -> None:
+    """Choose how an agency's package signatures are checked: strict (default: a real XML-DSig by
+    the From organ) or legacy (placeholder or missing signatures accepted, marked unsigned-legacy
+    and sealed by the axis).
+
+    Example: axis agency set-policy 000.00.00.H41 legacy
+    """
+    found = _run(lambda conn: agencies.set_signature_policy(conn, organ_id, policy))
+    click.echo(f"{found.organ_id} signature policy: {found.signature_policy}")
 
 
 @agency.command("list")

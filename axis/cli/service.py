@@ -89,7 +89,13 @@ def serve(workers: int) -> None:
     Example: AXIS_LISTEN=0.0.0.0:8080 axis serve --workers 4
     """
     from axis.cli.main import load_config
+    from axis.config import check_can_serve
+    from axis.errors import ConfigError
     from axis.server import run_server
 
     cfg = load_config()
+    try:
+        check_can_serve(cfg)
+    except ConfigError as exc:
+        fail(exc.message)
     run_server(cfg, workers=workers)

@@ -22,7 +22,7 @@ class HubProcess:
     def __init__(self, env: dict[str, str], log_path: Path, name: str = "hub") -> None:
         self.name = name
         self.port = free_port()
-        self.env = {**env, "AXIS_LISTEN": f"127.0.0.1:{self.port}"}
+        self.env = {"AXIS_ENV": "development", **env, "AXIS_LISTEN": f"127.0.0.1:{self.port}"}
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0

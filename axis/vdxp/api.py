@@ -1,0 +1,588 @@
+"""The /vdxp/ endpoints: each handler checks the SDK's HMAC, translates headers into a call of the
+same service functions as /v1 (ingest, receipts, delivery, agencies) and answers in VDXP's JSON.
+
+Every answer, failures included, is HTTP 200: the SDK reads the body of a 200 on every path, while
+its sendEdoc path (HttpURLConnection) reads other statuses only through the error stream, in the
+platform charset."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+import edoc
+from axis import agencies, delivery, ingest, repo
+from axis.agencies import Agency
+from axis.api import HUB, read_body
+from axis.broker import BrokerUnavailable
+from axis.errors import AxisError
+from axis.hub import Hub
+from axis.secrets import SecretBox
+from axis.vdxp import protocol as p
+from axis.vdxp import registry
+from storage.blobs import BlobError
+from storage.db import DatabaseUnavailable
+
+log = logging.getLogger("axis.vdxp")
+
+SERVICE_TYPE = "eDoc"
+_TIME = "%d/%m/%Y %H:%M:%S"
+
+
+@functools.lru_cache(maxsize=4)
+def _box(env: str, key: str) -> SecretBox:
+    return SecretBox.for_settings(env, key)
+
+
+def box_for(hub: Hub) -> SecretBox:
+    return _box(hub.config.env, hub.config.secret_key)
+
+
+@dataclass
+class Call:
+    """One authenticated VDXP call: the calling system and its signed parameters."""
+
+    hub: Hub
+    request: web.Request
+    caller: Agency
+    params: dict[str, str]
+    _units: list[str] | None = field(default=None, repr=False)
+
+    def param(self, name: str, *fallbacks: str) -> str | None:
+        for key in (name, *fallbacks):
+            if key in self.params:
+                return self.params[key]
+        return None
+
+    async def agencies_served(self) -> list[Agency]:
+        """The caller and the sub-units it registered: a hub receives for all of them."""
+        async with self.hub.db.connection() as conn:
+            if self._units is None:
+                self._units = await registry.units_of(conn, self.caller.organ_id)
+            return [self.caller, *[await agencies.get(conn, u) for u in self._units]]
+
+
+def _fail_from(exc: AxisError) -> p.VdxpRefused:
+    by_status = {
+        400: p.BAD_REQUEST,
+        401: p.AUTH_FAILED,
+        403: p.FORBIDDEN,
+        404: p.NOT_FOUND,
+        409: p.CONFLICT,
+        413: p.BAD_REQUEST,
+        422: p.REFUSED,
+    }
+    code = by_status.get(exc.status, p.UNAVAILABLE if exc.status >= 500 else p.BAD_REQUEST)
+    where = f" ({exc.where})" if exc.where else ""
+    return p.VdxpRefused(code, exc.message + where, axis_code=exc.code)
+
+
+def _answer(body: dict[str, Any]) -> web.Response:
+    return web.Response(
+        body=p.dumps(body),
+        content_type="application/json",
+        headers={"X-Vdxp-Status": body.get("status", "")},
+    )
+
+
+async def authenticate(request: web.Request) -> Call:
+    hub = request.app[HUB]
+    # Values as sent: bytes that are not UTF-8 stay as surrogates and are given back for the HMAC.
+    received = [
+        (k.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for k, v in request.raw_headers
+    ]
+    signed = p.read_signed(received)
+    async with hub.db.connection() as conn:
+        secret = await registry.secret_of(conn, signed.systemid, box_for(hub))
+        if secret is None:
+            raise p.VdxpRefused(
+                p.AUTH_FAILED, f"He thong {signed.systemid} chua dang ky hoac chua co khoa VDXP"
+            )
+        p.check_signature(signed, secret, received)
+        caller = await agencies.get(conn, signed.systemid)
+    return Call(hub, request, caller, signed.params())
+
+
+Operation = Callable[[Call], Awaitable[dict[str, Any] | web.StreamResponse]]
+
+
+def operation(
+    name: str, **on_fail: Any
+) -> Callable[[Operation], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+    def wrap(fn: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        @functools.wraps(fn)
+        async def handler(request: web.Request) -> web.StreamResponse:
+            try:
+                call = await authenticate(request)
+                result = await fn(call)
+            except p.VdxpRefused as exc:
+                refused = exc
+            except AxisError as exc:
+                refused = _fail_from(exc)
+            except (DatabaseUnavailable, BrokerUnavailable) as exc:
+                refused = p.VdxpRefused(p.UNAVAILABLE, f"He thong tam thoi khong san sang: {exc}")
+            except BlobError as exc:
+                refused = p.VdxpRefused(
+                    p.UNAVAILABLE, f"Khong doc duoc goi tin da luu ({exc.code})"
+                )
+            else:
+                if isinstance(result, web.StreamResponse):
+                    return result
+                return _answer(result)
+            log.info(
+                "event=vdxp_refused operation=%s code=%s desc=%s",
+                name,
+                refused.error_code,
+                refused.desc,
+            )
+            return _answer(p.failure(refused, **on_fail))
+
+        return handler
+
+    return wrap
+
+
+# ---- sending ----------------------------------------------------------------------------------
+
+
+def _the_file(data: bytes, hash_file: str | None) -> bytes:
+    """The package without the `\\r\\n` the SDK writes after it; checked against hash-file."""
+    bare = data[:-2] if data.endswith(b"\r\n") else data
+    if not hash_file:
+        return bare
+    wanted = hash_file.strip().lower()
+    for candidate in (bare, data):
+        if wanted in (p.hash_file(candidate), hashlib.sha256(candidate).hexdigest()):
+            return candidate
+    raise p.VdxpRefused(p.BAD_REQUEST, "hash-file khong khop voi noi dung goi tin")
+
+
+@operation("sendEdoc", DocId="")
+async def send_edoc(call: Call) -> dict[str, Any]:
+    code = (call.param("from") or call.caller.organ_id).strip()
+    async with call.hub.db.connection() as conn:
+        sender = await registry.acting_as(conn, call.caller, code)
+    if sender is None:
+        raise p.VdxpRefused(
+            p.FORBIDDEN,
+            f"Don vi gui {code} khong dung voi ma da dang ky: {call.caller.organ_id}",
+        )
+    messagetype = (call.param("messagetype") or "edoc").strip().lower()
+    if messagetype not in ("edoc", "status"):
+        raise p.VdxpRefused(p.BAD_REQUEST, f"messagetype {messagetype} khong hop le (edoc, status)")
+    data = await read_body(call.request, call.hub.config.max_document_bytes)
+    package = _the_file(data, call.param("hash-file"))
+    if messagetype == "status":
+        from axis import receipts  # the receipts service, shared with /v1
+
+        body = await receipts.post_status(call.hub, sender, package, letter_id=None)
+    else:
+        body = (await ingest.submit(call.hub, sender, package)).body
+    return p.ok(DocId=body["document_id"], unsignedLegacy=bool(body.get("unsigned_legacy")))
+
+
+# ---- receiving --------------------------------------------------------------------------------
+
+
+def _vn_time(iso: str | None) -> str:
+    if not iso:
+        return ""
+    return datetime.fromisoformat(iso).astimezone(edoc.VN_TZ).strftime(_TIME)
+
+
+def _parse_vn(value: str | None, name: str) -> datetime | None:
+    if not value or not value.strip():
+        return None
+    for fmt in (_TIME, "%d/%m/%Y"):
+        try:
+            return datetime.strptime(value.strip(), fmt).replace(tzinfo=edoc.VN_TZ)
+        except ValueError:
+            continue
+    raise p.VdxpRefused(p.BAD_REQUEST, f"{name} phai co dang dd/MM/yyyy HH:mm:ss")
+
+
+async def _received(call: Call) -> list[dict[str, Any]]:
+    """What waits for the caller and its sub-units, of the asked message type, oldest first."""
+    kind = (
+        "status" if (call.param("messagetype") or "edoc").strip().lower() == "status" else "letter"
+    )
+    since = _parse_vn(call.param("fromDate"), "fromDate")
+    until = _parse_vn(call.param("toDate"), "toDate")
+    items: list[dict[str, Any]] = []
+    for agency in await call.agencies_served():
+        items += await delivery.inbox(call.hub, agency, wait=0.0, limit=delivery.MAX_LIMIT)
+    out = []
+    for item in items:
+        if item["kind"] != kind:
+            continue
+        at = datetime.fromisoformat(item["received_at"])
+        if (since and at < since) or (until and at > until):
+            continue
+        out.append(item)
+    out.sort(key=lambda i: (i["available_at"] or "", i["delivery_id"]))
+    return out
+
+
+def _list_item(item: dict[str, Any]) -> dict[str, Any]:
+    code = item["status_code"] or ""
+    return {
+        "docId": item["delivery_id"],
+        "serviceType": SERVICE_TYPE,
+        "messageType": "status" if item["kind"] == "status" else "edoc",
+        "created_time": _vn_time(item["received_at"]),
+        "updated_time": _vn_time(item["available_at"] or item["received_at"]),
+        "from": item["sender"],
+        "to": item["recipient"],
+        "status": "initial",
+        "status_desc": "Chua nhan",
+        "documentId": item["document_id"],
+        "subject": p.ascii_text(item["subject"] or ""),
+        "code": item["code"] or "",
+        "statusCode": code,
+        "signature": item["signature"],
+        "unsignedLegacy": bool(item["unsigned_legacy"]),
+    }
+
+
+@operation("getReceivedEdocList", data=[])
+async def get_received_edoc_list(call: Call) -> dict[str, Any]:
+    return p.ok(data=[_list_item(i) for i in await _received(call)])
+
+
+@operation("countReceiveEdoc")
+async def count_receive_edoc(call: Call) -> dict[str, Any]:
+    call.params.setdefault("messagetype", "edoc")
+    return p.ok(count=len(await _received(call)))
+
+
+@operation("countReceiveStatus")
+async def count_receive_status(call: Call) -> dict[str, Any]:
+    call.params["messagetype"] = "status"
+    return p.ok(count=len(await _received(call)))
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID((value or "").strip())
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Found:
+    document: Any  # the documents row
+    agency: Agency  # who of the caller's set sees it
+    delivery_id: uuid.UUID | None  # set when the id named one of their deliveries
+
+
+async def _find(call: Call, doc_id: str | None, *, deliveries_only: bool = False) -> Found:
+    """A docId is a delivery id from the list (or, for a sender, the DocId of sendEdoc)."""
+    wanted = _uuid(doc_id)
+    if wanted is None:
+        raise p.VdxpRefused(
+            p.BAD_REQUEST if not doc_id else p.NOT_FOUND,
+            f"Khong tim thay van ban {doc_id or '(thieu docId)'}",
+        )
+    served = await call.agencies_served()
+    by_code = {a.organ_id: a for a in served}
+    async with call.hub.db.connection() as conn:
+        row = await conn.fetchrow(
+            "SELECT document_id, recipient FROM deliveries WHERE id = $1 AND recipient = ANY($2::text[])",
+            wanted,
+            list(by_code),
+        )
+    if row is not None:
+        agency = by_code[row["recipient"]]
+        document = await delivery.document_for(call.hub, agency, str(row["document_id"]))
+        return Found(document, agency, wanted)
+    if not deliveries_only:
+        for agency in served:
+            try:
+                document = await delivery.document_for(call.hub, agency, str(wanted))
+            except AxisError:
+                continue
+            return Found(document, agency, None)
+    raise p.VdxpRefused(p.NOT_FOUND, f"Khong tim thay van ban {doc_id}")
+
+
+async def _bytes(hub: Hub, sha256: str) -> bytes:
+    return b"".join([chunk async for chunk in hub.blobs.open(sha256)])
+
+
+@operation("getEdoc", data="")
+async def get_edoc(call: Call) -> dict[str, Any]:
+    found = await _find(call, call.param("docId", "docid"))
+    data = await _bytes(call.hub, found.document["content_sha256"])
+    return p.ok(
+        data=base64.b64encode(data).decode("ascii"),
+        signature=found.document["signature"],
+        unsignedLegacy=found.document["signature"] == "legacy",
+    )
+
+
+async def download_edoc(request: web.Request) -> web.StreamResponse:
+    @operation("downloadEdoc")
+    async def run(call: Call) -> web.StreamResponse:
+        found = await _find(call, call.param("docId", "docid"))
+        data = await _bytes(call.hub, found.document["content_sha256"])
+        return web.Response(
+            body=data,
+            content_type="application/xml",
+            headers={"X-Axis-Signature-Kind": found.document["signature"]},
+        )
+
+    return await run(request)
+
+
+@operation("updateStatus")
+async def update_status(call: Call) -> dict[str, Any]:
+    status = (call.param("status") or "").strip().lower()
+    if status not in ("done", "fail", "processing"):
+        raise p.VdxpRefused(
+            p.BAD_REQUEST, f"status {status or '(thieu)'} khong hop le (done, fail, processing)"
+        )
+    found = await _find(call, call.param("docid", "docId"), deliveries_only=True)
+    assert found.delivery_id is not None
+    description = (call.param("description") or "").strip()
+    if status == "done":
+        await delivery.acknowledge(call.hub, found.agency, str(found.delivery_id))
+    elif status == "fail":
+        await _mark_failed(call.hub, found.agency, found.delivery_id, description)
+    else:
+        async with call.hub.db.connection() as conn:
+            await repo.audit(
+                conn,
+                "vdxp_processing",
+                organ_id=found.agency.organ_id,
+                document_id=found.document["id"],
+                delivery_id=found.delivery_id,
+                details={"description": description or None},
+            )
+    return p.ok()
+
+
+async def _mark_failed(hub: Hub, agency: Agency, delivery_id: uuid.UUID, description: str) -> None:
+    """updateStatus fail: the recipient could not take the package. The delivery leaves the list as
+    'failed' with the reason, which its sender sees in the trace and getSentEdocList."""
+    reason = "recipient reported fail via VDXP" + (f": {description}" if description else "")
+    async with hub.db.connection() as conn, conn.transaction():
+        changed = await conn.fetchval(
+            """UPDATE deliveries SET state = 'failed', failed_at = now(), last_error = $3
+                WHERE id = $1 AND recipient = $2 AND state IN ('queued', 'available') RETURNING document_id""",
+            delivery_id,
+            agency.organ_id,
+            reason,
+        )
+        if changed is not None:
+            await repo.audit(
+                conn,
+                "delivery_failed",
+                organ_id=agency.organ_id,
+                document_id=changed,
+                delivery_id=delivery_id,
+                details={
+                    "via": "vdxp",
+                    "reported_by": "recipient",
+                    "description": description or None,
+                },
+            )
+
+
+# ---- following what was sent -----------------------------------------------------------------
+
+
+def _label(code: str | None) -> str:
+    if not code:
+        return ""
+    try:
+        return p.ascii_text(edoc.StatusCode.from_code(code).label_vi)
+    except Exception:
+        return ""
+
+
+_SEND = {
+    "queued": ("pending", "Dang chuyen"),
+    "available": ("sent", "Da chuyen den don vi nhan"),
+    "acknowledged": ("sent", "Da chuyen den don vi nhan"),
+    "failed": ("fail", "Chuyen that bai"),
+}
+_RECEIVE = {
+    "queued": ("initial", "Chua nhan"),
+    "available": ("initial", "Chua nhan"),
+    "acknowledged": ("done", "Da nhan"),
+    "failed": ("fail", "Don vi nhan bao loi"),
+}
+
+
+@operation("getSentEdocList", data=[])
+async def get_sent_edoc_list(call: Call) -> dict[str, Any]:
+    doc_id = call.param("docId", "docid")
+    wanted = _uuid(doc_id)
+    served = {a.organ_id: a for a in await call.agencies_served()}
+    async with call.hub.db.connection() as conn:
+        letter = (
+            await conn.fetchrow(
+                """SELECT id, sender, code_number, code_notation FROM documents
+                    WHERE id = $1 AND kind = 'letter' AND sender = ANY($2::text[])""",
+                wanted,
+                list(served),
+            )
+            if wanted
+            else None
+        )
+    if letter is None:
+        raise p.VdxpRefused(
+            p.NOT_FOUND, f"Khong tim thay van ban da gui {doc_id or '(thieu docId)'}"
+        )
+    from axis import receipts
+
+    trace = await receipts.trace(call.hub, served[letter["sender"]], str(letter["id"]))
+    notation = f"{letter['code_number']}/{letter['code_notation']}" if letter["code_number"] else ""
+    rows = []
+    for r in trace["recipients"]:
+        send, send_desc = _SEND.get(r["state"], ("pending", ""))
+        receive, receive_desc = _RECEIVE.get(r["state"], ("initial", ""))
+        if r["state"] == "failed" and r["last_error"]:
+            receive_desc = p.ascii_text(r["last_error"])
+        current = r["current_status"] or ""
+        rows.append(
+            {
+                "serviceType": SERVICE_TYPE,
+                "messageType": "edoc",
+                "senderDocId": trace["document_id"],
+                "receiverDocId": r["delivery_id"],
+                "fromCode": trace["sender"],
+                "toCode": r["organ_id"],
+                "title": p.ascii_text(trace["subject"] or ""),
+                "notation": p.ascii_text(notation),
+                "sentTime": _vn_time(trace["received_at"]),
+                "receivedTime": _vn_time(r["acknowledged_at"]),
+                "sendStatus": send,
+                "sendStatusDesc": send_desc,
+                "receiveStatus": receive,
+                "receiveStatusDesc": receive_desc,
+                "statusCode": current,
+                "statusDesc": _label(current),
+                "unsignedLegacy": bool(trace["unsigned_legacy"]),
+            }
+        )
+    return p.ok(data=rows)
+
+
+# ---- the directory ----------------------------------------------------------------------------
+
+
+@operation("getAgenciesList", data=[])
+async def get_agencies_list(call: Call) -> dict[str, Any]:
+    async with call.hub.db.connection() as conn:
+        units = await registry.directory(conn, active_only=True)
+    return p.ok(
+        data=[
+            {
+                "id": u.organ_id,
+                "pid": u.parent or "",
+                "code": u.organ_id,
+                "name": u.name,
+                "mail": u.contact.get("mail", ""),
+                "oldCode": "",
+            }
+            for u in units
+        ]
+    )
+
+
+@operation("getAgenciesListQD20", data=[])
+async def get_agencies_list_qd20(call: Call) -> dict[str, Any]:
+    async with call.hub.db.connection() as conn:
+        units = await registry.directory(conn, active_only=True)
+    return p.ok(
+        data=[
+            {
+                "id": u.organ_id,
+                "code": u.organ_id,
+                "name": u.name,
+                "mail": u.contact.get("mail", ""),
+                "code102": u.organ_id,
+            }
+            for u in units
+        ]
+    )
+
+
+@operation("getSynchronizeUnit", data=[])
+async def get_synchronize_unit(call: Call) -> dict[str, Any]:
+    async with call.hub.db.connection() as conn:
+        units = await registry.directory(conn, active_only=False)
+    return p.ok(
+        data=[
+            {
+                "id": u.organ_id,
+                "pid": u.parent or "",
+                "code": u.organ_id,
+                "name": u.name,
+                "mail": u.contact.get("mail", ""),
+                "version": 1,
+                "centerCode": "",
+                "deleted": not u.active,
+                "modifyDate": u.updated_at.astimezone(edoc.VN_TZ).strftime(_TIME),
+                "isAgency": u.parent is None,
+            }
+            for u in units
+        ]
+    )
+
+
+@operation("registerAgency")
+async def register_agency(call: Call) -> dict[str, Any]:
+    raw = await call.request.read()
+    try:
+        body = json.loads(raw.decode("utf-8") or "{}")
+    except (UnicodeDecodeError, ValueError):
+        raise p.VdxpRefused(p.BAD_REQUEST, "Noi dung registerAgency phai la JSON") from None
+    if not isinstance(body, dict):
+        raise p.VdxpRefused(p.BAD_REQUEST, "Noi dung registerAgency phai la doi tuong JSON")
+    async with call.hub.db.connection() as conn:
+        code = await registry.register_unit(conn, call.caller, body)
+    return p.ok(code=code)
+
+
+@operation("deleteAgency")
+async def delete_agency(call: Call) -> dict[str, Any]:
+    code = (call.param("AgencyCode", "agencyCode", "agencycode") or "").strip()
+    if not code:
+        raise p.VdxpRefused(p.BAD_REQUEST, "Thieu AgencyCode")
+    async with call.hub.db.connection() as conn:
+        await registry.delete_unit(conn, call.caller, code)
+    return p.ok()
+
+
+def setup_routes(app: web.Application) -> None:
+    """Mount the VDXP operations under /vdxp/ (a client's service.endpoint is http://HOST/vdxp)."""
+    r = app.router
+    for name, handler in (
+        ("sendEdoc", send_edoc),
+        ("getReceivedEdocList", get_received_edoc_list),
+        ("getEdoc", get_edoc),
+        ("updateStatus", update_status),
+        ("getSentEdocList", get_sent_edoc_list),
+        ("countReceiveEdoc", count_receive_edoc),
+        ("countReceiveStatus", count_receive_status),
+        ("getAgenciesList", get_agencies_list),
+        ("getAgenciesListQD20", get_agencies_list_qd20),
+        ("getSynchronizeUnit", get_synchronize_unit),
+        ("registerAgency", register_agency),
+        ("deleteAgency", delete_agency),
+    ):
+        r.add_post(f"/vdxp/{name}", handler)
+    r.add_get("/vdxp/downloadEdoc", download_edoc)
+    r.add_post("/vdxp/downloadEdoc", download_edoc)
