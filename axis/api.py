@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from axis import agencies, delivery, ingest
+from axis import agencies, delivery, ingest, receipts
 from axis.agencies import Agency
 from axis.audit import CheckpointPolicy
 from axis.audit import proof as audit_proof
@@ -247,6 +247,21 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document())
 
 
+async def post_status(request: web.Request) -> web.Response:
+    agency = await caller(request)
+    hub = request.app[HUB]
+    data = await read_body(request, hub.config.max_document_bytes)
+    body = await receipts.post_status(hub, agency, data, letter_id=request.match_info["id"])
+    return web.json_response(body, status=202)
+
+
+async def get_trace(request: web.Request) -> web.Response:
+    agency = await caller(request)
+    return web.json_response(
+        await receipts.trace(request.app[HUB], agency, request.match_info["id"])
+    )
+
+
 def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/v1/openapi.json", openapi)
@@ -259,6 +274,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/v1/inbox", get_inbox)
     r.add_post("/v1/deliveries/{id}/ack", ack_delivery)
     r.add_get("/v1/deliveries", list_deliveries)
+    r.add_post("/v1/documents/{id}/status", post_status)
+    r.add_get("/v1/documents/{id}/trace", get_trace)
 
 
 __all__: list[Any] = ["HUB", "setup_routes"]

@@ -21,6 +21,7 @@ from axis.errors import AxisError
 from axis.hub import Hub, load_seal, load_trust
 from axis.logs import request_id_var
 from axis.notify import Listener
+from axis.overdue import OverdueWatch
 from axis.relay import Relay
 from axis.topology import Names
 from axis.vdxp.api import setup_routes as vdxp_routes
@@ -37,6 +38,7 @@ BLOBS = web.AppKey("blobs", BlobStore)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READY_TIMEOUT = 3.0
+SHUTDOWN_STEP_SECONDS = 15.0
 
 
 def json_error(status: int, code: str, message: str, where: str | None = None) -> web.Response:
@@ -198,16 +200,43 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     relay.start()
     chainer.start()
     dispatcher.start()
+    watch = OverdueWatch(hub)
+    watch.start()
     try:
         yield
     finally:
-        await listener.close()
-        await relay.close()
-        await chainer.close()
-        await dispatcher.close()
-        await broker.close()
-        await db.close()
-        await blobs.close()
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("overdue watch", watch.close),
+            ("listener", listener.close),
+            ("relay", relay.close),
+            ("audit chainer", chainer.close),
+            ("dispatcher", dispatcher.close),
+            ("rabbitmq", broker.close),
+            ("postgresql", db.close),
+            ("blob store", blobs.close),
+        ]
+        for name, close in steps:
+            await _close_step(name, close)
+
+
+async def _close_step(name: str, close: Callable[[], Awaitable[None]]) -> None:
+    """Shut-down never hangs on one part: each gets a bounded time, and a stuck one is named."""
+    try:
+        await asyncio.wait_for(close(), SHUTDOWN_STEP_SECONDS)
+    except TimeoutError:
+        stuck = [
+            f"{t.get_name()}: {t.get_coro()!r}"
+            for t in asyncio.all_tasks()
+            if t is not asyncio.current_task() and not t.done()
+        ]
+        log.error(
+            "event=shutdown_step_stuck step=%r seconds=%s tasks=%r",
+            name,
+            SHUTDOWN_STEP_SECONDS,
+            stuck[:20],
+        )
+    except Exception:
+        log.exception("event=shutdown_step_failed step=%r", name)
 
 
 def create_app(config: Config) -> web.Application:

@@ -31,6 +31,8 @@ DEFAULTS: dict[str, str] = {
     "AXIS_PUSH_MAX_ATTEMPTS": "10",
     "AXIS_PUSH_RETRY_DELAYS": "5,15,60,300,900,1800,3600",
     "AXIS_PUSH_TIMEOUT": "30",
+    # A delivery not acknowledged within this many seconds is overdue (one working day by default).
+    "AXIS_ACK_OVERDUE_SECONDS": "86400",
     # Serve HTTPS itself (both set); with a client CA, agencies must also present their certificate.
     "AXIS_TLS_CERT": "",
     "AXIS_TLS_KEY": "",
@@ -68,6 +70,7 @@ class Config:
     push_max_attempts: int
     push_retry_delays: tuple[float, ...]
     push_timeout: float
+    ack_overdue_seconds: float
     tls_cert: str
     tls_key: str
     tls_client_ca: str
@@ -130,6 +133,7 @@ class Config:
             push_max_attempts=_positive_int(values, "AXIS_PUSH_MAX_ATTEMPTS"),
             push_retry_delays=_delays(values["AXIS_PUSH_RETRY_DELAYS"]),
             push_timeout=_positive_float(values, "AXIS_PUSH_TIMEOUT"),
+            ack_overdue_seconds=_positive_float(values, "AXIS_ACK_OVERDUE_SECONDS"),
             tls_cert=values["AXIS_TLS_CERT"],
             tls_key=values["AXIS_TLS_KEY"],
             tls_client_ca=values["AXIS_TLS_CLIENT_CA"],

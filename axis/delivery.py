@@ -30,12 +30,38 @@ _ITEM = """
 SELECT d.id AS delivery_id, d.seq, d.state, d.available_at, d.acknowledged_at, d.attempts, d.last_error,
        d.recipient, doc.id AS document_id, doc.kind, doc.sender, doc.edxml_document_id, doc.business_type,
        doc.status_code, doc.subject, doc.code_number, doc.code_notation, doc.size, doc.signature,
-       doc.received_at, doc.responds_to
+       doc.received_at, doc.responds_to, doc.due_date, d.business_status, d.created_at
   FROM deliveries d JOIN documents doc ON doc.id = d.document_id
 """
 
 
-def item_json(row: asyncpg.Record) -> dict[str, Any]:
+# A letter's delivery is overdue when it was not acknowledged within the threshold ($3 seconds),
+# or when its DueDate (a day in Vietnam) has passed without status 06 (done) or 02 (refused).
+def overdue_condition(threshold_param: str) -> str:
+    return f"""doc.kind = 'letter' AND d.state <> 'failed' AND (
+    (d.state IN ('queued', 'available') AND d.created_at < now() - make_interval(secs => {threshold_param}))
+    OR (doc.due_date IS NOT NULL AND doc.due_date < (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date
+        AND d.business_status IS DISTINCT FROM '06' AND d.business_status IS DISTINCT FROM '02'))"""
+
+
+OVERDUE = overdue_condition("$3")
+
+
+def is_overdue(row: asyncpg.Record, threshold: float, now: datetime | None = None) -> bool:
+    if row["kind"] != "letter" or row["state"] == "failed":
+        return False
+    now = now or datetime.now(UTC)
+    if (
+        row["state"] in ("queued", "available")
+        and (now - row["created_at"]).total_seconds() > threshold
+    ):
+        return True
+    due = row["due_date"]
+    today = now.astimezone(edoc.VN_TZ).date()
+    return due is not None and due < today and row["business_status"] not in ("06", "02")
+
+
+def item_json(row: asyncpg.Record, overdue_after: float | None = None) -> dict[str, Any]:
     return {
         "delivery_id": str(row["delivery_id"]),
         "document_id": str(row["document_id"]),
@@ -57,6 +83,9 @@ def item_json(row: asyncpg.Record) -> dict[str, Any]:
         "acknowledged_at": row["acknowledged_at"].isoformat() if row["acknowledged_at"] else None,
         "attempts": row["attempts"],
         "last_error": row["last_error"],
+        "business_status": row["business_status"],
+        "due_date": row["due_date"].isoformat() if row["due_date"] else None,
+        "overdue": overdue_after is not None and is_overdue(row, overdue_after),
     }
 
 
@@ -94,7 +123,7 @@ async def deliveries(
     hub: Hub, agency: Agency, *, state: str | None, role: str, limit: int
 ) -> list[dict[str, Any]]:
     """Deliveries of the letters `agency` sent (role=sent) or received (role=received), by state."""
-    states = ("queued", "available", "acknowledged", "failed")
+    states = ("queued", "available", "acknowledged", "failed", "overdue")
     if state is not None and state not in states:
         raise BadRequest(f"state must be one of {', '.join(states)}", where="state")
     if role not in ("sent", "received"):
@@ -102,15 +131,24 @@ async def deliveries(
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", where="limit")
     column = "doc.sender" if role == "sent" else "d.recipient"
+    threshold = hub.config.ack_overdue_seconds
     async with hub.db.connection() as conn:
-        rows = await conn.fetch(
-            _ITEM
-            + f" WHERE {column} = $1 AND ($2::text IS NULL OR d.state = $2) ORDER BY d.seq DESC LIMIT $3",
-            agency.organ_id,
-            state,
-            limit,
-        )
-    return [item_json(r) for r in rows]
+        if state == "overdue":
+            rows = await conn.fetch(
+                _ITEM + f" WHERE {column} = $1 AND {OVERDUE} ORDER BY d.seq DESC LIMIT $2",
+                agency.organ_id,
+                limit,
+                threshold,
+            )
+        else:
+            rows = await conn.fetch(
+                _ITEM
+                + f" WHERE {column} = $1 AND ($2::text IS NULL OR d.state = $2) ORDER BY d.seq DESC LIMIT $3",
+                agency.organ_id,
+                state,
+                limit,
+            )
+    return [item_json(r, threshold) for r in rows]
 
 
 def parse_id(value: str, what: str) -> uuid.UUID:
@@ -168,15 +206,20 @@ async def attachment_for(hub: Hub, agency: Agency, document_id: str, ref: str) -
 
 async def make_available(hub: Hub, delivery_id: uuid.UUID) -> bool:
     """A pull delivery reached its agency's queue: it shows in the inbox. Idempotent."""
+    # One statement: the state change, its audit entry and the wake-ups commit together.
     async with hub.db.connection() as conn:
         recipient = await conn.fetchval(
-            """UPDATE deliveries SET state = 'available', available_at = now()
-                WHERE id = $1 AND state = 'queued' RETURNING recipient""",
+            """WITH d AS (UPDATE deliveries SET state = 'available', available_at = now()
+                           WHERE id = $1 AND state = 'queued' RETURNING id, recipient, document_id),
+                    a AS (INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
+                          SELECT 'delivered', recipient, document_id, id, '{"via": "inbox"}'::jsonb FROM d)
+               SELECT d.recipient, pg_notify($2, d.recipient), pg_notify($3, '') FROM d""",
             delivery_id,
+            repo.INBOX_CHANNEL,
+            repo.AUDIT_CHANNEL,
         )
         if recipient is None:
             return False
-        await conn.execute("SELECT pg_notify($1, $2)", repo.INBOX_CHANNEL, recipient)
     metrics.STAGE.labels("available").inc()
     return True
 
@@ -213,9 +256,22 @@ async def mark_acknowledged(
     if row is None or row["state"] == "acknowledged":
         return False
     await conn.execute(
-        "UPDATE deliveries SET state = 'acknowledged', acknowledged_at = now(), last_error = NULL WHERE id = $1",
+        """UPDATE deliveries SET state = 'acknowledged', acknowledged_at = now(), last_error = NULL,
+                  business_status = COALESCE(business_status, CASE WHEN $2 THEN '01' END),
+                  business_status_at = CASE WHEN business_status IS NULL AND $2 THEN now() ELSE business_status_at END
+            WHERE id = $1""",
         delivery_id,
+        row["kind"] == "letter",
     )
+    if via == "push":
+        await repo.audit(
+            conn,
+            "delivered",
+            organ_id=row["recipient"],
+            document_id=row["document_id"],
+            delivery_id=delivery_id,
+            details={"via": "webhook"},
+        )
     await repo.audit(
         conn,
         "acknowledged",
@@ -280,7 +336,7 @@ async def _arrived_status(hub: Hub, row: asyncpg.Record, recipient: Agency) -> t
         timestamp=datetime.now(UTC),
         description="Đã đến (arrived): xác nhận bởi trục liên thông khi đơn vị nhận tải văn bản",
     )
-    data = hub.seal.sign_document(edoc.build(edoc.Package(header=status)))
+    data = await asyncio.to_thread(hub.seal.sign_document, edoc.build(edoc.Package(header=status)))
     stored = await hub.blobs.put(data)
     return data, stored.sha256
 

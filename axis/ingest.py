@@ -125,6 +125,10 @@ def summary_of(package: edoc.Package) -> dict[str, Any]:
         "place": header.promulgation_info.place,
         "due_date": header.due_date.isoformat() if header.due_date else None,
         "business_type": int(business) if business is not None else 0,
+        "trace": [
+            {"organ_id": h.organ_id, "timestamp": h.timestamp.isoformat()}
+            for h in (package.trace.trace_headers if package.trace else [])
+        ],
         "response_for": [
             {"organ_id": r.organ_id, "document_id": r.document_id, "code": r.code}
             for r in header.response_for
@@ -154,6 +158,7 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> Accepted:
         if earlier is not None:
             return earlier
         known = {r["organ_id"]: r for r in await repo.agencies_by_ids(conn, recipients)}
+        links = await _links(conn, sender, package, business_type)
     unknown = [o for o in recipients if o not in known]
     disabled = [o for o in recipients if o in known and not known[o]["active"]]
     if unknown or disabled:
@@ -169,7 +174,11 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> Accepted:
             details={"unknown": unknown, "disabled": disabled},
         )
 
-    stored = await hub.blobs.put(data)
+    kept = data
+    if checked.signature == "legacy":
+        # The chain of custody of an unsigned letter starts here: recipients get it sealed by the axis.
+        kept = await asyncio.to_thread(hub.seal.sign_document, data)
+    stored = await hub.blobs.put(kept)
     for attachment in package.attachments:
         assert attachment.data is not None
         await hub.blobs.put(attachment.data)
@@ -185,8 +194,10 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> Accepted:
         "edxml_document_id": header.document_id,
         "business_type": business_type,
         "sha256": content_sha,
+        "stored_sha256": stored.sha256,
         "size": stored.size,
         "signature": checked.signature,
+        "unsigned_legacy": checked.signature == "legacy",
         "received_at": received_at.isoformat(),
         "deliveries": [{"delivery_id": str(d), "recipient": o} for d, o in deliveries],
     }
@@ -195,6 +206,8 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> Accepted:
         "document_id": str(document_id),
         "status": "accepted",
         "signature": checked.signature,
+        "unsigned_legacy": checked.signature == "legacy",
+        "links": [{"document_id": str(t), "kind": k} for t, k in links],
         "deliveries": receipt_payload["deliveries"],
         "receipt": receipt,
     }
@@ -203,14 +216,14 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> Accepted:
             await conn.execute(
                 """INSERT INTO documents (id, kind, sender, edxml_document_id, business_type, content_sha256, size,
                        code_number, code_notation, subject, type_name, promulgation_date, due_date, signature,
-                       signer_fingerprint, summary, receipt, received_at)
+                       signer_fingerprint, summary, receipt, received_at, received_sha256, responds_to)
                    VALUES ($1, 'letter', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb,
-                           $16::jsonb, $17)""",
+                           $16::jsonb, $17, $18, $19)""",
                 document_id,
                 sender.organ_id,
                 header.document_id,
                 business_type,
-                content_sha,
+                stored.sha256,
                 stored.size,
                 header.code.number,
                 header.code.notation,
@@ -223,6 +236,12 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> Accepted:
                 json.dumps(summary_of(package), ensure_ascii=False),
                 json.dumps(body, ensure_ascii=False),
                 received_at,
+                content_sha,
+                links[0][0] if links else None,
+            )
+            await conn.executemany(
+                "INSERT INTO document_links (from_document, to_document, kind) VALUES ($1, $2, $3)",
+                [(document_id, target, kind) for target, kind in links],
             )
             await conn.executemany(
                 """INSERT INTO document_attachments
@@ -254,6 +273,7 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> Accepted:
                     "signature": checked.signature,
                     "edxml_document_id": header.document_id,
                     "business_type": business_type,
+                    "links": [{"document_id": str(t), "kind": k} for t, k in links],
                 },
             )
     except asyncpg.UniqueViolationError:
@@ -275,6 +295,57 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> Accepted:
         len(recipients),
     )
     return Accepted(202, body, repeated=False)
+
+
+_LINK_KINDS = {1: "recall", 2: "update", 3: "replace"}
+
+
+async def _links(
+    conn: asyncpg.Connection, sender: Agency, package: edoc.Package, business_type: int
+) -> list[tuple[uuid.UUID, str]]:
+    """The earlier letters a recall, update or replacement refers to; they must be the sender's own."""
+    if business_type == 0:
+        return []
+    header = package.header
+    assert isinstance(header, edoc.MessageHeader)
+    kind = _LINK_KINDS.get(business_type)
+    if kind is None:
+        raise BadRequest(
+            f"BussinessDocType {business_type} is not 0, 1, 2 or 3",
+            where="TraceHeaderList/Bussiness/BussinessDocType",
+        )
+    if business_type in (1, 2):
+        # A recall or update keeps the original's DocumentId (EDXML.md).
+        wanted = [header.document_id]
+        where = "MessageHeader/DocumentId"
+    else:
+        bussiness = package.trace.bussiness if package.trace else None
+        wanted = [r.document_id for r in (bussiness.replacement_info_list if bussiness else [])]
+        where = "TraceHeaderList/Bussiness/ReplacementInfoList/ReplacementInfo/DocumentId"
+        if not wanted:
+            raise BadRequest(
+                "a replacement (BussinessDocType 3) must name the letter it replaces", where=where
+            )
+    found: list[tuple[uuid.UUID, str]] = []
+    for edxml_id in wanted:
+        rows = await conn.fetch(
+            """SELECT id, sender FROM documents
+                WHERE kind = 'letter' AND edxml_document_id = $1 AND business_type = 0""",
+            edxml_id,
+        )
+        own = [r for r in rows if r["sender"] == sender.organ_id]
+        if own:
+            found.append((own[0]["id"], kind))
+        elif rows:
+            raise Forbidden(
+                f"letter {edxml_id} was sent by {rows[0]['sender']}; only its sender may {kind} it",
+                where=where,
+            )
+        else:
+            raise Unprocessable(
+                f"no letter {edxml_id} sent by {sender.organ_id} to {kind}", where=where
+            )
+    return found
 
 
 async def insert_deliveries(
@@ -300,7 +371,7 @@ async def _earlier(
     content_sha: str,
 ) -> Accepted | None:
     row = await conn.fetchrow(
-        """SELECT content_sha256, receipt FROM documents
+        """SELECT COALESCE(received_sha256, content_sha256) AS content_sha256, receipt FROM documents
             WHERE kind = 'letter' AND sender = $1 AND edxml_document_id = $2 AND business_type = $3""",
         sender,
         edxml_document_id,

@@ -23,3 +23,5 @@ STAGE_SECONDS = Histogram(
     "axis_stage_seconds", "Time spent in each stage of a letter's path", ["stage"]
 )
 PUSH_ATTEMPTS = Counter("axis_push_attempts_total", "Webhook deliveries attempted", ["outcome"])
+OVERDUE_TOTAL = Counter("axis_deliveries_overdue_total", "Deliveries that fell overdue")
+OVERDUE_NOW = Gauge("axis_deliveries_overdue_now", "Deliveries overdue right now")

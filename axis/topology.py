@@ -3,7 +3,7 @@
 Messages are small notices (ids and routing facts), never a letter's bytes: PostgreSQL holds the
 truth, the blob store the bytes. Each agency has one durable quorum queue bound to the deliveries
 exchange with its organ id; a single active consumer per queue keeps one agency's deliveries in
-order across all hub processes. Failed pushes wait in TTL retry queues that dead-letter back.
+order across all hub processes. Failed pushes wait in TTL queues that dead-letter back.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Names:
         return f"{self.prefix}.agency.{organ_id}"
 
     def retry(self, level: int) -> str:
-        return f"{self.prefix}.retry.{level}"
+        return f"{self.prefix}.wait.{level}"
 
     @property
     def dead(self) -> str:
@@ -68,8 +68,10 @@ async def declare_retry_queues(
                 "x-queue-type": "quorum",
                 "x-message-ttl": int(delay * 1000),
                 "x-dead-letter-exchange": names.deliveries,
-                "x-dead-letter-strategy": "at-least-once",
-                "x-overflow": "reject-publish",
+                # At-most-once on purpose: RabbitMQ 3.10's at-least-once dead-lettering stops
+                # working for the whole node once its supervisor gives up, and a retry notice is
+                # only a nudge. PostgreSQL keeps each delivery's next attempt, and the sweeper in
+                # axis/dispatch.py drives any agency whose nudge went missing.
             },
         )
         await queue.bind(exchange)

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from axis.config import Config
 from storage import migrations
 from storage.db import drop_database, ensure_database, with_database
-from tests.support.services import BASE_AMQP_URL, BASE_DATABASE_URL, unique_name
+from tests.support.services import BASE_AMQP_URL, BASE_DATABASE_URL, delete_topology, unique_name
 
 
 async def _fresh_database(name: str) -> str:
@@ -72,10 +72,12 @@ def config(database_url: str, amqp_url: str, tmp_path: Path) -> Config:
 async def client_for() -> AsyncIterator:  # type: ignore[type-arg]
     """Start the axis with a given Config and return an HTTP client to it."""
     clients: list[TestClient] = []  # type: ignore[type-arg]
+    configs: list[Config] = []
 
     from axis.app import create_app  # imported here so pure tests need none of the service
 
     async def start(cfg: Config) -> TestClient:  # type: ignore[type-arg]
+        configs.append(cfg)
         client = TestClient(TestServer(create_app(cfg)))
         await client.start_server()
         clients.append(client)
@@ -84,6 +86,9 @@ async def client_for() -> AsyncIterator:  # type: ignore[type-arg]
     yield start
     for client in clients:
         await client.close()
+    # Only once the app is closed, or it would declare them again.
+    for cfg in configs:
+        await delete_topology(cfg)
 
 
 @pytest.fixture

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aio_pika
 import asyncpg
 import pytest
 
 from axis.config import Config
-from axis.topology import Names
 from signing.devca import DevCA
 from storage.db import drop_database, with_database
 from tests.support.services import BASE_DATABASE_URL, unique_name
@@ -48,9 +45,7 @@ async def test_database_url(database_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def hub_config(
-    test_database_url: str, amqp_url: str, trust_dir: Path, tmp_path: Path
-) -> AsyncIterator[Config]:
+def hub_config(test_database_url: str, amqp_url: str, trust_dir: Path, tmp_path: Path) -> Config:
     cfg = Config.from_env(
         {
             "AXIS_DATABASE_URL": test_database_url,
@@ -66,36 +61,7 @@ async def hub_config(
             "AXIS_PUSH_TIMEOUT": "5",
         }
     )
-    yield cfg
-    await delete_topology(cfg)
-
-
-async def delete_topology(cfg: Config) -> None:
-    """Quorum queues are heavy for a small broker: drop this test's own rather than let them pile up."""
-    conn = await asyncpg.connect(cfg.database_url)
-    try:
-        organs = [r["organ_id"] for r in await conn.fetch("SELECT organ_id FROM agencies")]
-    finally:
-        await conn.close()
-    names = Names(cfg.queue_prefix)
-    queues = [names.agency_queue(o) for o in organs]
-    queues += [names.retry(i) for i in range(len(cfg.push_retry_delays))] + [names.dead]
-    connection = await aio_pika.connect(cfg.amqp_url)
-    try:
-        for queue in queues:
-            channel = await connection.channel()
-            with contextlib.suppress(aio_pika.exceptions.AMQPError):
-                await channel.queue_delete(queue)
-            with contextlib.suppress(aio_pika.exceptions.AMQPError):
-                await channel.close()
-        channel = await connection.channel()
-        for exchange in [names.deliveries] + [
-            names.retry(i) for i in range(len(cfg.push_retry_delays))
-        ]:
-            with contextlib.suppress(aio_pika.exceptions.AMQPError):
-                await channel.exchange_delete(exchange)
-    finally:
-        await connection.close()
+    return cfg
 
 
 @pytest.fixture
@@ -108,3 +74,9 @@ async def db(test_database_url: str) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture
 def world(dev_ca: DevCA, trust_dir: Path) -> World:
     return World(dev_ca, trust_dir)
+
+
+@pytest.fixture
+def client_for(test_database_url: str, client_for):  # type: ignore[no-untyped-def]
+    """The root fixture, set up after this test's database so the apps close before it is dropped."""
+    return client_for

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import urllib.parse
 import uuid
+
+import aio_pika
+import asyncpg
+
+from axis.config import Config
+from axis.topology import Names
+from storage.db import with_database
 
 BASE_DATABASE_URL = os.environ.get(
     "AXIS_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -36,3 +44,35 @@ def create_vhost(name: str) -> str:
 
 def delete_vhost(name: str) -> None:
     _rabbitmqctl("delete_vhost", name)
+
+
+async def delete_topology(cfg: Config) -> None:
+    """Quorum queues are heavy for a small broker: drop this test's own rather than let them pile up."""
+    # Straight to the real servers: a test may have pointed the app through a proxy it has cut.
+    database = urllib.parse.urlsplit(cfg.database_url).path.lstrip("/")
+    organs: list[str] = []
+    with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
+        conn = await asyncpg.connect(with_database(BASE_DATABASE_URL, database), timeout=10)
+        try:
+            organs = [r["organ_id"] for r in await conn.fetch("SELECT organ_id FROM agencies")]
+        finally:
+            await conn.close()
+    names = Names(cfg.queue_prefix)
+    queues = [names.agency_queue(o) for o in organs]
+    queues += [names.retry(i) for i in range(len(cfg.push_retry_delays))] + [names.dead]
+    connection = await aio_pika.connect(BASE_AMQP_URL, timeout=10)
+    try:
+        for queue in queues:
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.queue_delete(queue)
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.close()
+        channel = await connection.channel()
+        for exchange in [names.deliveries] + [
+            names.retry(i) for i in range(len(cfg.push_retry_delays))
+        ]:
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()

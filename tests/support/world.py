@@ -119,6 +119,33 @@ class World:
     def signed(self, sender: WorldAgency, package: edoc.Package) -> bytes:
         return signing.sign(edoc.build(package), sender.key, sender.chain)
 
+    def status(
+        self,
+        reporter: WorldAgency,
+        letter: bytes,
+        code: str,
+        *,
+        description: str = "Đã xử lý theo quy định",
+    ) -> bytes:
+        """A Status package about `letter`, signed by `reporter`."""
+        original = edoc.parse(letter)
+        header = original.header
+        assert isinstance(header, edoc.MessageHeader)
+        message = edoc.StatusMessage(
+            from_=edoc.Organization(organ_id=reporter.organ_id, organ_name=reporter.name),
+            response_for=edoc.ResponseFor(
+                organ_id=header.from_.organ_id,
+                code=f"{header.code.number}/{header.code.notation}",
+                document_id=header.document_id,
+                promulgation_date=header.promulgation_info.date,
+            ),
+            status_code=edoc.StatusCode.from_code(code),
+            timestamp=dt.datetime.now(dt.UTC),
+            description=description,
+            staff_info=edoc.StaffInfo(department="Văn thư", staff="Trần Thị Bình"),
+        )
+        return self.signed(reporter, edoc.Package(header=message))
+
     def letter(
         self, sender: WorldAgency, recipients: list[WorldAgency | str], **kwargs: Any
     ) -> bytes:

@@ -1,0 +1,73 @@
+"""The overdue watch: raises a log event and a metric, once, for each delivery that falls overdue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from axis import metrics
+from axis.delivery import overdue_condition
+from axis.hub import Hub
+
+log = logging.getLogger("axis.overdue")
+
+_LOCK = "axis-overdue-watch"
+
+
+class OverdueWatch:
+    def __init__(self, hub: Hub, *, interval: float = 15.0) -> None:
+        self.hub = hub
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="overdue-watch")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.check_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event=overdue_check_failed error=%r", f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(self.interval)
+
+    async def check_once(self) -> int:
+        """Mark and report newly overdue deliveries; only one hub process does it at a time."""
+        threshold = self.hub.config.ack_overdue_seconds
+        async with self.hub.db.connection() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", _LOCK):
+                return 0
+            # The interpolated text is our own constant condition; the threshold is bound as $1.
+            rows = await conn.fetch(
+                f"""UPDATE deliveries d SET overdue_logged_at = now()
+                      FROM documents doc
+                     WHERE doc.id = d.document_id AND d.overdue_logged_at IS NULL AND {overdue_condition("$1")}
+                 RETURNING d.id, d.recipient, doc.id AS document_id, doc.sender, doc.due_date""",
+                threshold,
+            )
+            current = await conn.fetchval(
+                f"""SELECT count(*) FROM deliveries d JOIN documents doc ON doc.id = d.document_id
+                     WHERE {overdue_condition("$1")}""",
+                threshold,
+            )
+        metrics.OVERDUE_NOW.set(current)
+        for r in rows:
+            metrics.OVERDUE_TOTAL.inc()
+            log.warning(
+                "event=overdue delivery_id=%s document_id=%s sender=%s recipient=%s due_date=%s",
+                r["id"],
+                r["document_id"],
+                r["sender"],
+                r["recipient"],
+                r["due_date"],
+            )
+        return len(rows)
