@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup services lint typecheck pytest clean
+.PHONY: run test setup services browser lint typecheck pytest clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Debian: apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 
 services:
 	@scripts/ensure-services
+
+# Debian's chromium for the browser tests (tests/e2e/test_browser.py).
+browser:
+	@scripts/ensure-browser
 
 setup: $(STAMP) services
 	@mkdir -p var/blobs
@@ -34,7 +38,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: setup
+pytest: setup browser
 	$(BIN)/python -m pytest
 
 test: setup lint typecheck pytest

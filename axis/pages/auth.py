@@ -36,17 +36,21 @@ class Clerk:
         return self.session.csrf_token
 
 
-CLERK = "axis.pages.clerk"
+CLERK = web.RequestKey("axis_pages_clerk", Clerk)
 
 
 def clerk_of(request: web.Request) -> Clerk:
-    clerk: Clerk = request[CLERK]
-    return clerk
+    return request[CLERK]
 
 
 def is_https(request: web.Request) -> bool:
     # Behind a TLS-terminating proxy the hub sees http; AXIS_PUBLIC_URL says how people reach it.
     return request.secure or request.app[HUB].config.public_url.startswith("https://")
+
+
+def see_other(location: str) -> web.Response:
+    """A 303 to answer with (not raise) when cookies must go with it."""
+    return web.Response(status=303, headers={"Location": location})
 
 
 def set_cookie(

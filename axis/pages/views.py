@@ -19,6 +19,7 @@ from axis.errors import AxisError, BadRequest, NotFound
 from axis.hub import Hub
 from axis.pages import queries
 from axis.pages.auth import (
+    CLERK,
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -28,6 +29,7 @@ from axis.pages.auth import (
     current_clerk,
     new_login_csrf,
     safe_next,
+    see_other,
     set_cookie,
 )
 from axis.pages.live import Live
@@ -77,7 +79,7 @@ SECURITY_HEADERS = {
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     env = request.app[TEMPLATES]
-    context.setdefault("clerk", request.get("axis.pages.clerk"))
+    context.setdefault("clerk", request.get(CLERK))
     context.setdefault("csrf_field", CSRF_FIELD)
     context.setdefault("path", request.path)
     html = env.get_template(template).render(**context)
@@ -173,7 +175,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         session = await users.open_session(conn, user)
     log.info("event=login login=%s organ_id=%s", user.login, user.organ_id)
     target = safe_next(form.get("next"))
-    response = web.HTTPSeeOther(target)
+    response = see_other(target)
     lifetime = int(users.SESSION_LIFETIME.total_seconds())
     set_cookie(request, response, SESSION_COOKIE, session.token, max_age=lifetime)
     clear_cookie(request, response, LOGIN_CSRF_COOKIE)
@@ -184,7 +186,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     clerk = clerk_of(request)
     async with hub_of(request).db.connection() as conn:
         await users.close_session(conn, clerk.session.token)
-    response = web.HTTPSeeOther("/login?done=logout")
+    response = see_other("/login?done=logout")
     clear_cookie(request, response, SESSION_COOKIE)
     return response
 
@@ -300,6 +302,7 @@ async def letter_view(hub: Hub, clerk: Clerk, letter_id: str) -> dict[str, Any]:
     overdue = {r["recipient"]: delivery.is_overdue(r, threshold) for r in lines}
     for line in trace["recipients"]:
         line["overdue"] = overdue.get(line["organ_id"], False)
+        line["steps"] = _steps(trace["received_at"], line)
     summary = json.loads(doc["summary"])
     is_sender = doc["sender"] == clerk.agency.organ_id
     return {
@@ -312,6 +315,17 @@ async def letter_view(hub: Hub, clerk: Clerk, letter_id: str) -> dict[str, Any]:
         "can_recall": is_sender and not trace["recall"]["asked"],
         "any_overdue": any(line["overdue"] for line in trace["recipients"]),
     }
+
+
+def _steps(received_at: str, line: dict[str, Any]) -> list[dict[str, Any]]:
+    """A recipient's line in time order: the axis's own steps and every status, whoever was first
+    (a recipient may report before the delivery is marked available)."""
+    steps: list[dict[str, Any]] = [{"kind": "accepted", "at": received_at}]
+    for kind in ("available", "acknowledged", "failed"):
+        if line.get(f"{kind}_at"):
+            steps.append({"kind": kind, "at": line[f"{kind}_at"]})
+    steps += [{"kind": "status", "at": s["at"], "status": s} for s in line["statuses"]]
+    return sorted(steps, key=lambda step: dt.datetime.fromisoformat(step["at"]))
 
 
 async def letter(request: web.Request) -> web.StreamResponse:

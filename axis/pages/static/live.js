@@ -1,6 +1,13 @@
-// Live updates of a letter's timeline: the server renders the HTML, this only swaps it in.
+// The pages' only script: live updates of a letter's timeline (the server renders the HTML, this
+// swaps it in), and a confirmation before a form marked data-confirm is sent (e.g. a recall).
 (function () {
   "use strict";
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
+
   var box = document.querySelector("[data-live]");
   var dot = document.querySelector("[data-testid=live-state]");
   if (!box || !window.EventSource) { return; }
