@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -34,6 +35,19 @@ from tests.support.world import World, letter_package
 SENDER = "000.00.00.G22"
 
 # --------------------------------------------------------------------------- services
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _unwind_on_sigterm() -> Iterator[None]:
+    """A cancelled CI job sends SIGTERM: unwind as for Ctrl-C, so the fixtures stop the RabbitMQ
+    node, the PostgreSQL cluster and the hubs instead of leaving them running."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    yield
+    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")
@@ -107,8 +121,15 @@ class Sender:
         self.concurrency = concurrency
         self.insist = insist
         self.accepted = 0
+        self.answered = 0  # letters whose (last) try is over, whatever its outcome
         self.answers: Counter[str] = Counter()
         self.order: list[Letter] = []  # in the order their 202 came
+        self._holds: list[tuple[int, asyncio.Event]] = []
+
+    def hold(self, number: int, until: asyncio.Event) -> None:
+        """Letters from `number` on wait for `until`: the test makes sure some are left to send
+        while its trouble lasts, however fast the first ones went."""
+        self._holds.append((number, until))
 
     async def send(self, letters: list[Letter]) -> None:
         todo = iter(letters)
@@ -118,11 +139,15 @@ class Sender:
 
             async def worker() -> None:
                 for letter in todo:
+                    for number, until in self._holds:
+                        if letter.number >= number:
+                            await until.wait()
                     url = self.urls[letter.number % len(self.urls)]
                     while not await self.send_one(session, url, letter):
                         await self._until_ready(session, url)
                         if not self.insist:
                             break
+                    self.answered += 1
 
             await asyncio.gather(*(worker() for _ in range(self.concurrency)))
 

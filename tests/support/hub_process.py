@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,10 @@ import aiohttp
 
 from axis.config import PROJECT_ROOT
 from tests.support.private_services import free_port
+
+# If the test process dies without cleaning up (SIGKILL, a crash), the hub dies with it.
+_SETPRIV = shutil.which("setpriv")
+_DIE_WITH_US = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 
 
 class HubProcess:
@@ -41,7 +46,7 @@ class HubProcess:
             log.write(f"\n===== {self.name} start #{self.starts} =====\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "axis.cli", "serve"],
+                [*_DIE_WITH_US, sys.executable, "-m", "axis.cli", "serve"],
                 env=env,
                 cwd=PROJECT_ROOT,
                 stdout=log,
