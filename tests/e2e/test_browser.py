@@ -213,7 +213,7 @@ def _base(client) -> str:
     return str(client.make_url("/"))
 
 
-async def test_clerk_logs_in_finds_a_letter_and_opens_it(office, page) -> None:
+async def test_clerk_logs_in_finds_a_letter_and_opens_it(page, office) -> None:
     base = _base(office["client"])
     await page.goto(base)
     await page.wait_for_url("**/login")
@@ -261,7 +261,7 @@ async def test_clerk_logs_in_finds_a_letter_and_opens_it(office, page) -> None:
     assert page.problems == []
 
 
-async def test_a_receipt_appears_live_while_the_page_stays_open(office, page) -> None:
+async def test_a_receipt_appears_live_while_the_page_stays_open(page, office) -> None:
     client, h41 = office["client"], office["h41"]
     doc, letter = office["letters"]["meeting"]
     base = _base(client)
@@ -283,7 +283,7 @@ async def test_a_receipt_appears_live_while_the_page_stays_open(office, page) ->
     assert page.problems == []
 
 
-async def test_clerk_recalls_a_letter(office, page, db) -> None:  # noqa: F811
+async def test_clerk_recalls_a_letter(page, office, db) -> None:  # noqa: F811
     doc, _ = office["letters"]["meeting"]
     base = _base(office["client"])
     await _log_in(page, base, "vanthu.vpcp")
