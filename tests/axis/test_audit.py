@@ -375,6 +375,7 @@ async def test_the_proof_holds_every_event_of_the_letter_up_to_a_checkpoint_seal
     proof = proved["proof"]
     assert [e["content"]["event"] for e in proof["entries"]] == [
         "accepted",
+        "delivered",
         "acknowledged",
         "status",
     ]
@@ -384,7 +385,7 @@ async def test_the_proof_holds_every_event_of_the_letter_up_to_a_checkpoint_seal
     cert = signing.load_certificates(proved["seal_cert"])[0]
     result = audit.check_proof(proof, cert)
     assert result.ok, result.message
-    assert result.entries == 3
+    assert result.entries == 4
 
 
 async def test_the_recipient_gets_the_proof_and_another_agency_gets_404(
