@@ -78,6 +78,10 @@ def _register() -> None:
 
     cli.add_command(user.user)
 
+    from axis.cli import vdxp
+
+    cli.add_command(vdxp.vdxp)
+
 
 _register()
 

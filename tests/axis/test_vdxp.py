@@ -355,3 +355,32 @@ def test_unpadded_hash_file_and_timestamp_are_the_sdk_forms() -> None:
         protocol.sdk_timestamp(datetime(2026, 11, 22, 13, 42, 18, 548000)) == "22112026T134218+0548"
     )
     assert protocol.ascii_text("Đơn vị gửi không đúng") == "Don vi gui khong dung"
+
+
+async def test_a_recall_asked_and_answered_through_vdxp_reaches_each_side_as_status_packages(
+    client_for, vdxp_config, db, world
+) -> None:
+    g22, g22_secret = await enroll(db, world, "000.00.00.G22")
+    h41, h41_secret = await enroll(db, world, "000.00.00.H41")
+    client = await client_for(vdxp_config)
+    sender, receiver = Sdk(client, g22.organ_id, g22_secret), Sdk(client, h41.organ_id, h41_secret)
+    letter = world.letter(g22, [h41])
+    assert (await sender.send(letter))["status"] == "OK"
+    [item] = await waiting(receiver)
+
+    asked = await sender.send(world.status(g22, letter, "13"), messagetype="status")
+    assert asked["status"] == "OK", asked
+    [recall] = await waiting(receiver, "status")
+    assert recall["statusCode"] == "13" and recall["from"] == g22.organ_id
+
+    answered = await receiver.send(world.status(h41, letter, "15"), messagetype="status")
+    assert answered["status"] == "OK", answered
+    [agreed] = await waiting(sender, "status")
+    assert agreed["statusCode"] == "15" and agreed["from"] == h41.organ_id
+    count = await sender.call("countReceiveStatus", {"messagetype": "status"}, body=b"{}")
+    assert count["count"] == 1
+    # A recipient may not post 13, and a status package sent as messagetype=edoc is refused.
+    wrong = await receiver.send(world.status(h41, letter, "13"), messagetype="status")
+    assert wrong["status"] == "FAIL"
+    assert (await receiver.send(world.status(h41, letter, "03")))["status"] == "FAIL"
+    assert item["docId"]
