@@ -90,7 +90,7 @@ def add(
     Example: axis agency add --organ 000.00.00.G22 --name "Văn phòng Chính phủ" --cert g22.crt
     """
     loaded = _certs(certs, organ_id)
-    box = _secret_box(required=False)
+    box, problem = _secret_box()
 
     async def work(conn: asyncpg.Connection) -> tuple[agencies.Agency, str, str | None]:
         async with conn.transaction():
@@ -101,6 +101,8 @@ def add(
         return found, token, secret
 
     found, token, secret = _run(work)
+    if problem:
+        click.echo(f"warning: no VDXP secret issued: {problem}", err=True)
     data = {**found.details(), "token": token, "vdxp_secret": secret}
     text = (
         f"registered {found.organ_id} ({found.name}), delivery: {found.delivery_mode}\n"
@@ -114,17 +116,14 @@ def add(
     emit(data, as_json=as_json, text=text)
 
 
-def _secret_box(*, required: bool) -> SecretBox | None:
-    """The key that encrypts VDXP secrets; without one, `add` registers the agency all the same."""
+def _secret_box() -> tuple[SecretBox | None, str | None]:
+    """The key that encrypts VDXP secrets, or why there is none (`add` registers all the same)."""
     from axis.cli.main import load_config
 
     try:
-        return SecretBox.from_config(load_config())
+        return SecretBox.from_config(load_config()), None
     except AxisError as exc:
-        if required:
-            fail(exc.message)
-        click.echo(f"warning: {exc.message}", err=True)
-        return None
+        return None, exc.message
 
 
 @agency.command("rotate-secret")
@@ -135,7 +134,9 @@ def rotate_secret(organ_id: str, as_json: bool) -> None:
 
     Example: axis agency rotate-secret 000.00.00.G22
     """
-    box = _secret_box(required=True)
+    box, problem = _secret_box()
+    if box is None:
+        fail(problem or "no key for VDXP secrets")
     assert box is not None
     secret = _run(lambda conn: vdxp_registry.issue_secret(conn, organ_id, box))
     emit(

@@ -131,10 +131,16 @@ def operation(
                 refused = _fail_from(exc)
             except (DatabaseUnavailable, BrokerUnavailable) as exc:
                 refused = p.VdxpRefused(p.UNAVAILABLE, f"He thong tam thoi khong san sang: {exc}")
+            except web.HTTPException as exc:
+                refused = p.VdxpRefused(p.BAD_REQUEST, f"Yeu cau khong hop le: {exc.reason}")
             except BlobError as exc:
                 refused = p.VdxpRefused(
                     p.UNAVAILABLE, f"Khong doc duoc goi tin da luu ({exc.code})"
                 )
+            except Exception:
+                # Never an HTML page or a /v1 error body: the SDK reads status/ErrorCode or fails.
+                log.exception("event=vdxp_error operation=%s", name)
+                refused = p.VdxpRefused(p.UNAVAILABLE, "Loi he thong; ma yeu cau co trong nhat ky")
             else:
                 if isinstance(result, web.StreamResponse):
                     return result
@@ -586,3 +592,10 @@ def setup_routes(app: web.Application) -> None:
         r.add_post(f"/vdxp/{name}", handler)
     r.add_get("/vdxp/downloadEdoc", download_edoc)
     r.add_post("/vdxp/downloadEdoc", download_edoc)
+    r.add_route("*", "/vdxp/{operation}", unknown_operation)
+
+
+async def unknown_operation(request: web.Request) -> web.Response:
+    name = request.match_info["operation"]
+    refused = p.VdxpRefused(p.NOT_FOUND, f"Khong co chuc nang {name} tren truc nay")
+    return _answer(p.failure(refused))

@@ -384,3 +384,49 @@ async def test_a_recall_asked_and_answered_through_vdxp_reaches_each_side_as_sta
     assert wrong["status"] == "FAIL"
     assert (await receiver.send(world.status(h41, letter, "03")))["status"] == "FAIL"
     assert item["docId"]
+
+
+async def test_a_vdxp_letter_reaches_a_push_agency_and_its_arrival_comes_back_to_the_vdxp_sender(
+    client_for, vdxp_config, db, world
+) -> None:
+    from tests.support.webhook import Webhook
+
+    hook = Webhook()
+    await hook.start()
+    try:
+        g22, secret = await enroll(db, world, "000.00.00.G22")
+        h41 = await world.register(db, "000.00.00.H41", webhook=hook.url)
+        hook.token = h41.token
+        client = await client_for(vdxp_config)
+        sdk = Sdk(client, g22.organ_id, secret)
+        letter = world.letter(g22, [h41])
+        sent = await sdk.send(letter)
+        assert sent["status"] == "OK"
+        await wait_for(lambda: hook.received)
+        assert hook.received[0].body == letter and hook.received[0].genuine
+        assert hook.received[0].headers["X-Axis-Document-Id"] == sent["DocId"]
+        [arrived] = await waiting(sdk, "status")
+        assert arrived["statusCode"] == "01" and arrived["from"] == h41.organ_id
+    finally:
+        await hook.stop()
+
+
+async def test_a_replayed_call_with_an_old_timestamp_passes_and_an_unknown_operation_is_a_fail(
+    client_for, vdxp_config, db, world
+) -> None:
+    from multidict import CIMultiDict
+
+    g22, secret = await enroll(db, world, "000.00.00.G22")
+    client = await client_for(vdxp_config)
+    sdk = Sdk(client, g22.organ_id, secret)
+    sdk.map["timestamp"] = "01012020T080000+0001"  # the SDK's process started long ago
+    assert (await sdk.call("getAgenciesList"))["status"] == "OK"
+    again = await client.post("/vdxp/getAgenciesList", headers=CIMultiDict(sdk.last_headers))
+    assert (await again.json())["status"] == "OK"
+    # An unsigned extra XroadVnpt-* header is ignored, never read.
+    extra = CIMultiDict([*sdk.last_headers, ("XroadVnpt-docId", "forged")])
+    assert (await (await client.post("/vdxp/getAgenciesList", headers=extra)).json())[
+        "status"
+    ] == "OK"
+    unknown = await sdk.call("getEverything")
+    assert unknown["status"] == "FAIL" and unknown["ErrorCode"] == "3"
