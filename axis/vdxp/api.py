@@ -235,7 +235,7 @@ async def _received(call: Call) -> list[dict[str, Any]]:
         if (since and at < since) or (until and at > until):
             continue
         out.append(item)
-    out.sort(key=lambda i: (i["available_at"] or "", i["delivery_id"]))
+    out.sort(key=lambda i: str(i["delivery_id"]))  # UUIDv7: the order deliveries were made
     return out
 
 
@@ -267,7 +267,8 @@ async def get_received_edoc_list(call: Call) -> dict[str, Any]:
 
 @operation("countReceiveEdoc")
 async def count_receive_edoc(call: Call) -> dict[str, Any]:
-    call.params.setdefault("messagetype", "edoc")
+    # By name, not by the header: a messagetype leaked from an earlier call must not change it.
+    call.params["messagetype"] = "edoc"
     return p.ok(count=len(await _received(call)))
 
 

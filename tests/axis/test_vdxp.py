@@ -430,3 +430,43 @@ async def test_a_replayed_call_with_an_old_timestamp_passes_and_an_unknown_opera
     ] == "OK"
     unknown = await sdk.call("getEverything")
     assert unknown["status"] == "FAIL" and unknown["ErrorCode"] == "3"
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        "letter_placeholder_signature.edxml",
+        "letter_crlf.edxml",
+        "letter_mixed_prefixes.edxml",
+        "letter_all_prefixed.edxml",
+        "letter_single_s_business.edxml",
+        "sample_quyet_dinh_3_attachments.edxml",
+    ],
+)
+async def test_packages_as_vendors_write_them_go_through_from_a_legacy_agency(
+    client_for, vdxp_config, db, world, fixture
+) -> None:
+    from tests.edoc.conftest import FIXTURES
+
+    data = (FIXTURES / fixture).read_bytes()
+    header = edoc.parse(data).header
+    assert isinstance(header, edoc.MessageHeader)
+    sender, secret = await enroll(
+        db, world, header.from_.organ_id, policy="legacy", with_cert=False
+    )
+    recipients = []
+    for organ in dict.fromkeys(o.organ_id for o in header.to):
+        recipients.append(await enroll(db, world, organ))
+    client = await client_for(vdxp_config)
+    sdk = Sdk(client, sender.organ_id, secret)
+    to = [o.organ_id for o, _ in recipients]
+    updates = edoc.parse(data).bussiness_doc_type in (1, 2)
+    if updates:  # an update names the letter it updates: that one goes first
+        original = unsigned(sender.organ_id, to, document_id=header.document_id)
+        assert (await sdk.send(original))["status"] == "OK"
+    sent = await sdk.send(data)
+    assert sent["status"] == "OK" and sent["unsignedLegacy"] is True, sent
+    first, first_secret = recipients[0]
+    items = await waiting(Sdk(client, first.organ_id, first_secret), count=2 if updates else 1)
+    [item] = [i for i in items if i["documentId"] == sent["DocId"]]
+    assert item["unsignedLegacy"] is True

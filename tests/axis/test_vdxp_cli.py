@@ -134,3 +134,16 @@ def test_the_client_signs_exactly_as_the_sdk_puts_it_on_the_wire() -> None:
     request = protocol.read_signed(headers)
     protocol.check_signature(request, "s3cret", headers)
     assert request.params()["docId"] == "abc"
+
+
+async def test_serve_refuses_to_start_in_production_without_the_secret_key(tmp_path: Path) -> None:
+    env = {"AXIS_ENV": "production", "AXIS_SECRET_KEY": "", "AXIS_LISTEN": "127.0.0.1:0"}
+    code, _, err = await axis("serve", env=env)
+    assert code == 1 and "AXIS_SECRET_KEY" in err
+    code, _, err = await axis("config", env={"AXIS_SECRET_KEY": "not-a-key"})
+    assert code == 1 and "AXIS_SECRET_KEY" in err
+    code, out, _ = await axis(
+        "config", "--json", env={"AXIS_SECRET_KEY": KEY, "AXIS_ENV": "development"}
+    )
+    shown = json.loads(out)
+    assert shown["secret_key"] == "***" and shown["env"] == "development"
