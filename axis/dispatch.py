@@ -34,6 +34,7 @@ log = logging.getLogger("axis.dispatch")
 
 PREFETCH = 50
 SWEEP_INTERVAL = 5.0
+PULL_GRACE = 60.0  # seconds a relayed pull delivery may wait for its notice before the sweep acts
 
 
 def push_signature(token_hash: str, delivery_id: str, content_sha256: str) -> str:
@@ -317,6 +318,22 @@ class Dispatcher:
         finally:
             await channel.close()
 
+    async def _sweep_pull(self) -> None:
+        """Safety net for pull agencies: a delivery relayed long ago but never made available
+        (its notice lost, e.g. dropped after a broker's redelivery limit) is made available."""
+        async with self.hub.db.connection() as conn:
+            stuck = await conn.fetch(
+                """SELECT d.id FROM deliveries d JOIN agencies a ON a.organ_id = d.recipient
+                    WHERE a.delivery_mode = 'pull' AND d.state = 'queued'
+                      AND d.created_at < now() - make_interval(secs => $1)
+                      AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.delivery_id = d.id)
+                    ORDER BY d.seq LIMIT 500""",
+                PULL_GRACE,
+            )
+        for r in stuck:
+            if await make_available(self.hub, r["id"]):
+                log.warning("event=pull_notice_missing delivery_id=%s", r["id"])
+
     async def _sweep(self) -> None:
         """Safety net: drain push agencies whose retry notice or first notice went missing."""
         while True:
@@ -332,6 +349,7 @@ class Dispatcher:
                     )
                 for r in organs:
                     await self.drain(r["recipient"])
+                await self._sweep_pull()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

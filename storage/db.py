@@ -22,13 +22,13 @@ class DatabaseUnavailable(Exception):
 
 
 #: Errors that mean the server is away (shut down, restarting, or the network cut), not a bad query.
-_CONNECTION_LOST = (
-    OSError,
+_SERVER_GONE = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
 )
+_CONNECTION_LOST = (OSError, *_SERVER_GONE)
 
 
 def _is_lost(conn: asyncpg.Connection) -> bool:
@@ -146,7 +146,9 @@ class Database:
             # A server that goes away in the middle of a transaction surfaces as whatever the next
             # step trips on (often `InterfaceError: the underlying connection is closed` when the
             # transaction block is left), not always as a connection error.
-            if isinstance(exc, _CONNECTION_LOST) or _is_lost(conn):
+            # A bare OSError from the block may be another service's (RabbitMQ in the relay):
+            # it counts as PostgreSQL's only when this connection is the one that died.
+            if isinstance(exc, _SERVER_GONE) or _is_lost(conn):
                 raise self._unavailable(exc) from exc
             raise
         finally:

@@ -47,3 +47,27 @@ async def test_a_pull_recipient_receives_a_letter_and_the_sender_learns_it_arriv
     assert statuses[0]["kind"] == "status"
     assert statuses[0]["status_code"] == "01"
     assert statuses[0]["responds_to"] == body["document_id"]
+
+
+async def test_a_pull_delivery_whose_notice_was_lost_still_reaches_the_inbox(
+    hub_config, client_for, db: asyncpg.Connection, world: World
+) -> None:
+    g22 = await world.register(db, "000.00.00.G22")
+    h41 = await world.register(db, "000.00.00.H41")
+    client = await client_for(hub_config)
+    sent = await (await client.post("/v1/documents", data=world.letter(g22, [h41]), headers=g22.auth)).json()
+
+    async def inbox():
+        resp = await client.get("/v1/inbox", headers=h41.auth)
+        return (await resp.json())["items"]
+
+    await wait_for(inbox)
+    # As if RabbitMQ had dropped the notice: relayed long ago, never made available.
+    await db.execute(
+        """UPDATE deliveries SET state = 'queued', available_at = NULL, created_at = now() - interval '2 minutes'
+            WHERE document_id = $1::uuid""",
+        sent["document_id"],
+    )
+    assert await inbox() == []
+    items = await wait_for(inbox, timeout=30)
+    assert items[0]["document_id"] == sent["document_id"]

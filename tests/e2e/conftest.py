@@ -420,8 +420,10 @@ class AxisRun:
                 )
         return stored
 
-    async def settled(self, timeout: float = 90.0) -> None:
-        """Wait until the outbox is empty and no delivery of a pull agency is still queued."""
+    async def settled(self, timeout: float = 90.0, *, push_too: bool = False) -> None:
+        """Wait until the outbox is empty and no delivery of a pull agency (and, with `push_too`,
+        of a push agency whose webhook is back) is still queued. A push is recorded only after
+        the webhook has answered, so a webhook may hold a letter a moment before the hub says so."""
         conn = await asyncpg.connect(self.database_url)
         try:
 
@@ -429,7 +431,8 @@ class AxisRun:
                 pending = await conn.fetchval("SELECT count(*) FROM outbox")
                 queued = await conn.fetchval(
                     """SELECT count(*) FROM deliveries d JOIN agencies a ON a.organ_id = d.recipient
-                        WHERE d.state = 'queued' AND a.delivery_mode = 'pull'"""
+                        WHERE d.state = 'queued' AND (a.delivery_mode = 'pull' OR $1)""",
+                    push_too,
                 )
                 return bool(pending == 0 and queued == 0)
 

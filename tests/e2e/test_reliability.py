@@ -233,7 +233,7 @@ async def test_a_webhook_down_for_a_while_gets_every_letter_in_order_across_a_hu
         assert arrived() == order, "the webhook got letters out of order or more than once"
         assert all(r.genuine for r in hook.received)
         assert hub.starts == 2
-        await run.settled()
+        await run.settled(push_too=True)
         await run.assert_recorded_once(letters)
     finally:
         await hook.stop()
