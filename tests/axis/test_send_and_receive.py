@@ -55,7 +55,9 @@ async def test_a_pull_delivery_whose_notice_was_lost_still_reaches_the_inbox(
     g22 = await world.register(db, "000.00.00.G22")
     h41 = await world.register(db, "000.00.00.H41")
     client = await client_for(hub_config)
-    sent = await (await client.post("/v1/documents", data=world.letter(g22, [h41]), headers=g22.auth)).json()
+    sent = await (
+        await client.post("/v1/documents", data=world.letter(g22, [h41]), headers=g22.auth)
+    ).json()
 
     async def inbox():
         resp = await client.get("/v1/inbox", headers=h41.auth)
