@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import uuid
@@ -339,10 +338,3 @@ async def _arrived_status(hub: Hub, row: asyncpg.Record, recipient: Agency) -> t
     data = await asyncio.to_thread(hub.seal.sign_document, edoc.build(edoc.Package(header=status)))
     stored = await hub.blobs.put(data)
     return data, stored.sha256
-
-
-def webhook_signature(token_hash: str, body: bytes) -> str:
-    """HMAC-SHA256 keyed with the SHA-256 (hex) of the agency's token: both sides can compute it."""
-    import hmac
-
-    return "sha256=" + hmac.new(token_hash.encode("ascii"), body, hashlib.sha256).hexdigest()
