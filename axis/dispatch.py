@@ -244,13 +244,8 @@ class Dispatcher:
 
             async with self.hub.db.connection() as conn:
                 recipient = await agencies.get(conn, row["recipient"])
-            async with self.hub.db.connection() as conn:
-                full = await conn.fetchrow(
-                    "SELECT d.id AS delivery_id, doc.id AS document_id, doc.sender, doc.edxml_document_id "
-                    "FROM deliveries d JOIN documents doc ON doc.id = d.document_id WHERE d.id = $1",
-                    row["id"],
-                )
-            status_blob = await _arrived_status(self.hub, full, recipient)
+            # The drain's row already carries the letter's id, sender and DocumentId.
+            status_blob = await _arrived_status(self.hub, row, recipient)
         async with self.hub.db.connection() as conn, conn.transaction():
             await mark_acknowledged(conn, row["id"], status_blob, via="push")
 
