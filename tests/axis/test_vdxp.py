@@ -1,5 +1,5 @@
 """VDXP: document systems built for today's national axis send, list, fetch and acknowledge through
-/vdxp/ exactly as the Java SDK puts its calls on the wire (see /work/shared/VDXP.md)."""
+/vdxp/ exactly as the Java SDK puts its calls on the wire (see docs/VDXP.md)."""
 
 from __future__ import annotations
 

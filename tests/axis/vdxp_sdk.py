@@ -1,4 +1,4 @@
-"""A test double of the Java SDK's wire behaviour, written from /work/shared/VDXP.md: one header map
+"""A test double of the Java SDK's wire behaviour, written from docs/VDXP.md: one header map
 per service object, a timestamp fixed at creation, parameters that leak into later calls, and the
 signed JSON of the XroadVnpt-* headers. Not a client to copy: axis.client_vdxp is that."""
 
