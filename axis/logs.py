@@ -56,6 +56,29 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class QuietBadRequests(logging.Filter):
+    """aiohttp answers a request it cannot parse (a header over its 8190-byte limit, a broken
+    request line) with a short 400 itself, then logs the parser's traceback at error. That is a
+    caller's fault, not ours: one warning line instead, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import BadHttpMessage
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, BadHttpMessage):
+            reason = " ".join(str(exc.message).split())[:120]
+            record.msg, record.args = "event=http_bad_request status=400 reason=%s", (reason,)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_bad_requests() -> None:
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, QuietBadRequests) for f in server.filters):
+        server.addFilter(QuietBadRequests())
+
+
 def setup_logging(fmt: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
@@ -66,3 +89,4 @@ def setup_logging(fmt: str, level: str) -> None:
     logging.getLogger("aio_pika").setLevel("ERROR")
     logging.getLogger("aiormq").setLevel("ERROR")
     logging.getLogger("aiohttp.access").setLevel("WARNING")
+    quiet_bad_requests()

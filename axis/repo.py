@@ -116,8 +116,13 @@ async def agencies_by_ids(
 
 
 async def set_agency_active(conn: asyncpg.Connection, organ_id: str, active: bool) -> bool:
+    """The operator's enable/disable: it overrides a hub's deleteAgency, so a unit the operator
+    disabled is no longer one its hub may bring back with registerAgency."""
     result = await conn.execute(
-        "UPDATE agencies SET active = $2, updated_at = now() WHERE organ_id = $1", organ_id, active
+        """UPDATE agencies SET active = $2, vdxp_deleted_by_hub = false, updated_at = now()
+            WHERE organ_id = $1""",
+        organ_id,
+        active,
     )
     return bool(result != "UPDATE 0")
 

@@ -167,14 +167,24 @@ def list_(as_json: bool) -> None:
 
     Example: axis agency list --json
     """
-    found = _run(lambda conn: agencies.list_all(conn))
+
+    async def work(conn: asyncpg.Connection) -> tuple[list[agencies.Agency], set[str]]:
+        return await agencies.list_all(conn), await vdxp_registry.hubs(conn)
+
+    found, hubs = _run(work)
     rows = [
-        {**a.public(), "delivery": a.delivery_mode, "signature_policy": a.signature_policy}
+        {
+            **a.public(),
+            "delivery": a.delivery_mode,
+            "signature_policy": a.signature_policy,
+            "vdxp_hub": a.organ_id in hubs,
+        }
         for a in found
     ]
     text = (
         "\n".join(
-            f"{r['organ_id']:<16} {'active' if r['active'] else 'DISABLED':<8} {r['delivery']:<4} {r['name']}"
+            f"{r['organ_id']:<16} {'active' if r['active'] else 'DISABLED':<8} {r['delivery']:<4}"
+            f" {'hub' if r['vdxp_hub'] else '':<3} {r['name']}"
             for r in rows
         )
         or "no agencies registered"
@@ -190,8 +200,33 @@ def show(organ_id: str, as_json: bool) -> None:
 
     Example: axis agency show 000.00.00.G22
     """
-    found = _run(lambda conn: agencies.get(conn, organ_id))
-    emit(found.details(), as_json=as_json)
+
+    async def work(conn: asyncpg.Connection) -> tuple[agencies.Agency, bool]:
+        return await agencies.get(conn, organ_id), await vdxp_registry.is_hub(conn, organ_id)
+
+    found, hub = _run(work)
+    emit({**found.details(), "vdxp_hub": hub}, as_json=as_json)
+
+
+@agency.command("set-hub")
+@click.argument("organ_id")
+@click.argument("state", type=click.Choice(["on", "off"]))
+def set_hub(organ_id: str, state: str) -> None:
+    """Let a hub system (e.g. a provincial platform) register and delete its own sub-units over
+    VDXP (registerAgency/deleteAgency), or stop it (off, the default). Units it registered before
+    keep working when it is switched off; units you disabled stay disabled whatever it sends.
+
+    Example: axis agency set-hub 000.00.00.H41 on
+    """
+    _run(lambda conn: vdxp_registry.set_hub(conn, organ_id, state == "on"))
+    click.echo(
+        f"{organ_id} "
+        + (
+            "may now register and delete its sub-units over VDXP"
+            if state == "on"
+            else "may no longer register or delete sub-units over VDXP"
+        )
+    )
 
 
 @agency.command("disable")

@@ -23,7 +23,7 @@ from aiohttp import web
 import edoc
 from axis import agencies, delivery, ingest, repo
 from axis.agencies import Agency
-from axis.api import HUB, read_body
+from axis.api import HUB, check_client_certificate, read_body
 from axis.broker import BrokerUnavailable
 from axis.errors import AxisError
 from axis.hub import Hub
@@ -110,6 +110,9 @@ async def authenticate(request: web.Request) -> Call:
             )
         p.check_signature(signed, secret, received)
         caller = await agencies.get(conn, signed.systemid)
+    # Under mutual TLS the HMAC is not enough: the connection must come with one of the calling
+    # system's registered certificates, as for /v1 tokens (captured headers alone then do nothing).
+    check_client_certificate(request, caller)
     return Call(hub, request, caller, signed.params())
 
 
@@ -161,16 +164,33 @@ def operation(
 # ---- sending ----------------------------------------------------------------------------------
 
 
-def _the_file(data: bytes, hash_file: str | None) -> bytes:
-    """The package without the `\\r\\n` the SDK writes after it; checked against hash-file."""
+HASH_FILE = "hash-file"
+
+
+def _signed_hashes(call: Call) -> list[str]:
+    """The hash-file values among the *signed* headers (the SDK writes `hash-file`; a name signed
+    twice in different case, as HttpURLConnection leaves it, gives either value)."""
+    return [v for k, v in call.params.items() if k.lower() == HASH_FILE]
+
+
+def _the_file(call: Call, data: bytes) -> bytes:
+    """The package without the `\\r\\n` the SDK writes after it, as the signed hash-file names it.
+    The SDK's HMAC covers headers only: without a signed hash-file matching the body, headers
+    captured from any call could carry a body of an attacker's choice."""
+    wanted = [h.strip().lower() for h in _signed_hashes(call) if h.strip()]
+    if not wanted:
+        sent = p.PREFIX.lower() + HASH_FILE in {k.lower() for k in call.request.headers}
+        raise p.VdxpRefused(
+            p.BAD_REQUEST,
+            "XroadVnpt-hash-file khong nam trong header da ky (sign-header)"
+            if sent
+            else "Thieu XroadVnpt-hash-file (SHA-256 cua goi tin) trong header da ky",
+        )
     bare = data[:-2] if data.endswith(b"\r\n") else data
-    if not hash_file:
-        return bare
-    wanted = hash_file.strip().lower()
     for candidate in (bare, data):
-        if wanted in (p.hash_file(candidate), hashlib.sha256(candidate).hexdigest()):
+        if {p.hash_file(candidate), hashlib.sha256(candidate).hexdigest()} & set(wanted):
             return candidate
-    raise p.VdxpRefused(p.BAD_REQUEST, "hash-file khong khop voi noi dung goi tin")
+    raise p.VdxpRefused(p.BAD_REQUEST, "XroadVnpt-hash-file khong khop voi noi dung goi tin")
 
 
 @operation("sendEdoc", DocId="")
@@ -187,7 +207,7 @@ async def send_edoc(call: Call) -> dict[str, Any]:
     if messagetype not in ("edoc", "status"):
         raise p.VdxpRefused(p.BAD_REQUEST, f"messagetype {messagetype} khong hop le (edoc, status)")
     data = await read_body(call.request, call.hub.config.max_document_bytes)
-    package = _the_file(data, call.param("hash-file"))
+    package = _the_file(call, data)
     if messagetype == "status":
         from axis import receipts  # the receipts service, shared with /v1
 

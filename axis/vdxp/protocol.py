@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -136,6 +137,35 @@ def _raw(received: Sequence[tuple[str, str]], name: str) -> list[str]:
     return [v for n, v in received if n.lower() == lname]
 
 
+#: The largest sign-header taken apart. The SDK's, with every parameter leaked from earlier calls,
+#: is well under 2 KiB; aiohttp itself refuses any header over 8190 bytes before this is reached.
+MAX_SIGN_HEADER = 16 * 1024
+FLAT = "sign-header must be a flat JSON object of strings"
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object's members in order (so a top-level array is told apart from an object)."""
+
+
+def _flat_object(text: str) -> list[tuple[str, str]]:
+    """The members of a JSON object whose values are all strings; anything else is refused. Nesting
+    is refused before parsing: a flat object has no bracket or brace outside its strings, and a
+    deeply nested one would otherwise reach the parser's recursion limit."""
+    if "[" in text or text.count("{") > 1:
+        # Brackets inside string values are legal: look again with the strings taken out.
+        bare = _STRINGS.sub('""', text)
+        if "[" in bare or bare.count("{") > 1:
+            raise VdxpRefused(AUTH_FAILED, FLAT)
+    try:
+        pairs = json.loads(text, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        raise VdxpRefused(AUTH_FAILED, "XroadVnpt-sign-header khong phai JSON") from None
+    if not isinstance(pairs, _Pairs) or not all(isinstance(v, str) for _, v in pairs):
+        raise VdxpRefused(AUTH_FAILED, FLAT)
+    return list(pairs)
+
+
 def read_signed(received: Sequence[tuple[str, str]]) -> SignedRequest:
     """Take the signature headers apart; refuses what is missing or malformed (before any lookup)."""
     systemids = _raw(received, PREFIX + "systemid")
@@ -147,13 +177,16 @@ def read_signed(received: Sequence[tuple[str, str]]) -> SignedRequest:
         raise VdxpRefused(AUTH_FAILED, "Thieu XroadVnpt-sign-header hoac XroadVnpt-hash-header")
     # aiohttp decodes header bytes as UTF-8 with surrogateescape: this gives back the bytes sent.
     raw_text = texts[0].encode("utf-8", "surrogateescape")
+    if len(raw_text) > MAX_SIGN_HEADER:
+        raise VdxpRefused(
+            AUTH_FAILED,
+            f"XroadVnpt-sign-header qua lon: {len(raw_text)} byte, toi da {MAX_SIGN_HEADER}",
+        )
     try:
-        pairs = json.loads(raw_text.decode("utf-8"), object_pairs_hook=list)
-    except (UnicodeDecodeError, ValueError):
-        raise VdxpRefused(AUTH_FAILED, "XroadVnpt-sign-header khong phai JSON") from None
-    if not isinstance(pairs, list) or not all(isinstance(v, str) for _, v in pairs):
-        raise VdxpRefused(AUTH_FAILED, "XroadVnpt-sign-header phai la doi tuong JSON cac chuoi")
-    return SignedRequest(systemids[0].strip(), raw_text, hashes[0].strip(), pairs)
+        text = raw_text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise VdxpRefused(AUTH_FAILED, "XroadVnpt-sign-header khong phai UTF-8") from None
+    return SignedRequest(systemids[0].strip(), raw_text, hashes[0].strip(), _flat_object(text))
 
 
 def check_signature(

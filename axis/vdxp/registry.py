@@ -98,9 +98,43 @@ def _text(body: dict[str, Any], key: str) -> str:
     return "" if value is None else str(value).strip()
 
 
+async def set_hub(conn: asyncpg.Connection, organ_id: str, on: bool) -> None:
+    """The operator's choice of the systems that may register and delete sub-units. Switching a hub
+    off stops its registerAgency/deleteAgency; the units it registered before keep working."""
+    async with conn.transaction():
+        done = await conn.fetchval(
+            "UPDATE agencies SET vdxp_hub = $2, updated_at = now() WHERE organ_id = $1 RETURNING 1",
+            organ_id,
+            on,
+        )
+        if not done:
+            raise NotFound(f"no agency {organ_id} is registered", where="organ_id")
+        await repo.audit(conn, "vdxp_hub_set", organ_id=organ_id, details={"hub": on})
+
+
+async def hubs(conn: asyncpg.Connection) -> set[str]:
+    """The codes the operator marked as hubs."""
+    return {r["organ_id"] for r in await conn.fetch("SELECT organ_id FROM agencies WHERE vdxp_hub")}
+
+
+async def is_hub(conn: asyncpg.Connection, organ_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT vdxp_hub FROM agencies WHERE organ_id = $1", organ_id))
+
+
+async def _require_hub(conn: asyncpg.Connection, caller: Agency, operation: str) -> None:
+    if not await is_hub(conn, caller.organ_id):
+        raise Forbidden(
+            f"He thong {caller.organ_id} khong phai he thong hub: {operation} chi danh cho hub "
+            "do quan tri vien truc chi dinh (axis agency set-hub)",
+            where="systemid",
+        )
+
+
 async def register_unit(conn: asyncpg.Connection, hub: Agency, body: dict[str, Any]) -> str:
-    """registerAgency: a sub-unit under the calling hub (`pcode`, or `pid`, must be the hub's own
-    code when given). Registering it again updates it, and brings back one the hub deleted."""
+    """registerAgency, for a hub the operator marked: a sub-unit under the calling hub (`pcode`, or
+    `pid`, must be the hub's own code when given). Registering it again updates it, and brings back
+    one the hub deleted, never one the operator disabled nor a code registered otherwise."""
+    await _require_hub(conn, hub, "registerAgency")
     parent = _text(body, "pcode") or _text(body, "pid") or hub.organ_id
     if parent != hub.organ_id:
         raise Forbidden(
@@ -113,13 +147,21 @@ async def register_unit(conn: asyncpg.Connection, hub: Agency, body: dict[str, A
     contact = {k: _text(body, k) for k in ("id", "mail", "mobile", "fax") if _text(body, k)}
     async with conn.transaction():
         row = await conn.fetchrow(
-            "SELECT parent_organ_id FROM agencies WHERE organ_id = $1 FOR UPDATE", code
+            """SELECT parent_organ_id, active, vdxp_deleted_by_hub FROM agencies
+                WHERE organ_id = $1 FOR UPDATE""",
+            code,
         )
         if row is not None:
             if row["parent_organ_id"] != hub.organ_id:
                 raise Conflict(f"Ma don vi {code} da duoc dang ky", where="code")
+            if not row["active"] and not row["vdxp_deleted_by_hub"]:
+                raise Forbidden(
+                    f"Don vi {code} da bi quan tri vien truc vo hieu hoa; hub khong the bat lai",
+                    where="code",
+                )
             await conn.execute(
-                """UPDATE agencies SET name = $2, contact = $3::jsonb, active = true, updated_at = now()
+                """UPDATE agencies SET name = $2, contact = $3::jsonb, active = true,
+                       vdxp_deleted_by_hub = false, updated_at = now()
                     WHERE organ_id = $1""",
                 code,
                 name,
@@ -148,12 +190,24 @@ async def register_unit(conn: asyncpg.Connection, hub: Agency, body: dict[str, A
 
 
 async def delete_unit(conn: asyncpg.Connection, hub: Agency, code: str) -> None:
-    """deleteAgency: only a unit this hub registered; it is disabled, its history kept."""
-    row = await conn.fetchrow("SELECT parent_organ_id FROM agencies WHERE organ_id = $1", code)
-    if row is None:
-        raise NotFound(f"Khong tim thay don vi {code}", where="AgencyCode")
-    if row["parent_organ_id"] != hub.organ_id:
-        raise Forbidden(
-            f"Don vi {code} khong do he thong {hub.organ_id} dang ky", where="AgencyCode"
+    """deleteAgency, for a hub the operator marked: only a unit this hub registered; it is
+    disabled, its history kept. A unit the operator already disabled stays the operator's."""
+    await _require_hub(conn, hub, "deleteAgency")
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT parent_organ_id FROM agencies WHERE organ_id = $1 FOR UPDATE", code
         )
-    await agencies.set_active(conn, code, False)
+        if row is None:
+            raise NotFound(f"Khong tim thay don vi {code}", where="AgencyCode")
+        if row["parent_organ_id"] != hub.organ_id:
+            raise Forbidden(
+                f"Don vi {code} khong do he thong {hub.organ_id} dang ky", where="AgencyCode"
+            )
+        deleted = await conn.fetchval(
+            """UPDATE agencies SET active = false, vdxp_deleted_by_hub = true, updated_at = now()
+                WHERE organ_id = $1 AND active RETURNING 1""",
+            code,
+        )
+        if deleted:
+            await repo.audit(conn, "vdxp_unit_deleted", organ_id=code, details={"by": hub.organ_id})
+            await repo.notify_agencies_changed(conn, code)

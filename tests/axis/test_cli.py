@@ -136,6 +136,7 @@ async def test_agency_lifecycle_commands(
             "active": False,
             "delivery": "push",
             "signature_policy": "strict",
+            "vdxp_hub": False,
         }
     ]
     code, _, err = await axis("agency", "show", "000.00.00.X99", env=env)

@@ -207,6 +207,9 @@ async def test_a_hub_registers_sends_for_receives_for_and_deletes_its_sub_units(
     hub, hub_secret = await enroll(db, world, "000.00.00.H41", policy="legacy", with_cert=False)
     g22, g22_secret = await enroll(db, world, "000.00.00.G22")
     other, other_secret = await enroll(db, world, "000.00.00.H29")
+    # The operator marks the hub systems (axis agency set-hub); here both are provincial platforms.
+    await registry.set_hub(db, hub.organ_id, True)
+    await registry.set_hub(db, other.organ_id, True)
     client = await client_for(vdxp_config)
     sdk = Sdk(client, hub.organ_id, hub_secret)
     unit = "000.01.32.H41"

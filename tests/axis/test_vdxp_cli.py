@@ -147,3 +147,65 @@ async def test_serve_refuses_to_start_in_production_without_the_secret_key(tmp_p
     )
     shown = json.loads(out)
     assert shown["secret_key"] == "***" and shown["env"] == "development"
+
+
+async def test_set_hub_marks_the_systems_that_may_register_units_and_shows_in_show_and_list(
+    client_for, vdxp_config, test_database_url, tmp_path: Path
+) -> None:
+    env = {"AXIS_DATABASE_URL": test_database_url, "AXIS_SECRET_KEY": KEY}
+    client = await client_for(vdxp_config)
+    code, out, err = await axis(
+        "agency",
+        "add",
+        "--organ",
+        "000.00.00.H41",
+        "--name",
+        "UBND tỉnh Nghệ An",
+        "--json",
+        env=env,
+    )
+    assert code == 0, err
+    secret = tmp_path / "h41.secret"
+    secret.write_text(json.loads(out)["vdxp_secret"])
+    vdxp = [
+        "--endpoint",
+        str(client.make_url("/vdxp")),
+        "--systemid",
+        "000.00.00.H41",
+        "--secret-file",
+        str(secret),
+    ]
+    unit = {"pcode": "000.00.00.H41", "code": "000.01.32.H41", "name": "Sở Nội vụ"}
+
+    def register() -> None:
+        VdxpClient(
+            str(client.make_url("/vdxp")), "000.00.00.H41", secret.read_text()
+        ).register_agency(unit)
+
+    async def shown() -> tuple[bool, bool]:
+        _, show, _ = await axis("agency", "show", "000.00.00.H41", "--json", env=env)
+        _, listed, _ = await axis("agency", "list", "--json", env=env)
+        [row] = [r for r in json.loads(listed) if r["organ_id"] == "000.00.00.H41"]
+        return json.loads(show)["vdxp_hub"], row["vdxp_hub"]
+
+    assert await shown() == (False, False)
+    from axis.client_vdxp import VdxpError
+
+    with pytest.raises(VdxpError, match="khong phai he thong hub"):
+        await asyncio.to_thread(register)
+
+    code, out, err = await axis("agency", "set-hub", "000.00.00.H41", "on", env=env)
+    assert code == 0 and "may now register" in out, err
+    assert await shown() == (True, True)
+    await asyncio.to_thread(register)
+    code, out, err = await axis(*["vdxp", "agencies", "--json", *vdxp], env=env)
+    assert code == 0, err
+    assert {a["code"]: a["pid"] for a in json.loads(out)}["000.01.32.H41"] == "000.00.00.H41"
+
+    code, out, err = await axis("agency", "set-hub", "000.00.00.H41", "off", env=env)
+    assert code == 0 and "no longer" in out, err
+    assert await shown() == (False, False)
+    code, _, err = await axis("agency", "set-hub", "000.00.00.X99", "on", env=env)
+    assert code == 1 and "no agency 000.00.00.X99" in err
+    code, _, err = await axis("agency", "set-hub", "000.00.00.H41", "maybe", env=env)
+    assert code == 2 and "on" in err and "off" in err

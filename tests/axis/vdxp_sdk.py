@@ -63,12 +63,14 @@ class Sdk:
         content_type: str = "application/json",
         method: str = "POST",
         tamper: dict[str, str] | None = None,
+        extra: list[tuple[str, str]] | None = None,
     ) -> Any:
         self.map["Content-Type"] = content_type
         self.map.update(params or {})
         headers = self.headers(one_per_name=operation == "sendEdoc")
         for name, value in (tamper or {}).items():
             headers = [(n, value if n == name else v) for n, v in headers]
+        headers += extra or []  # added after signing: headers a hostile caller slips in
         self.last_headers = headers
         resp = await self.client.request(
             method, f"/vdxp/{operation}", data=body, headers=CIMultiDict(headers)
