@@ -84,7 +84,10 @@ async def test_agency_add_refuses_a_bad_organ_id_and_a_certificate_of_another_or
         env=env,
     )
     assert code == 1
-    assert "belongs to 000.00.00.H41, not to 000.00.00.G22" in err
+    assert (
+        "cannot be registered for 000.00.00.G22: certificate carries organ code 000.00.00.H41 in UID"
+        in err
+    )
     assert await db.fetchval("SELECT count(*) FROM agencies") == 0
 
 
