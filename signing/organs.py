@@ -63,8 +63,8 @@ def parse_places(text: str) -> tuple[str, ...]:
     unknown = [w for w in words if w not in PLACES]
     if unknown:
         raise ValueError(
-            f"{unknown[0]!r} is not a place in a certificate; use {', '.join(PLACES)} "
-            "(comma-separated), or none"
+            f"{unknown[0]!r} is not a place in a certificate; use uid, ou, serialNumber, "
+            "san-uri (comma-separated, any case), or none"
         )
     return tuple(dict.fromkeys(words))
 
