@@ -88,7 +88,12 @@ def check_webhook(url: str) -> str:
     return url
 
 
-def load_certificate(pem_or_der: bytes, organ_id: str) -> x509.Certificate:
+def load_certificate(
+    pem_or_der: bytes, organ_id: str, places: tuple[str, ...] = signing.DEFAULT_PLACES
+) -> x509.Certificate:
+    """Read a certificate to register for `organ_id`; refused when it states another organ id
+    (or two different ones) in `places` (AXIS_CERT_ORGAN_FIELDS). One that states none is
+    registered all the same: once registered, the registry binds it to the agency."""
     try:
         cert = (
             x509.load_pem_x509_certificate(pem_or_der)
@@ -97,9 +102,12 @@ def load_certificate(pem_or_der: bytes, organ_id: str) -> x509.Certificate:
         )
     except ValueError as exc:
         raise BadRequest(f"not an X.509 certificate: {exc}", where="cert") from None
-    holder = signing.organ_id_of(cert)
-    if holder is not None and holder != organ_id:
-        raise BadRequest(f"the certificate belongs to {holder}, not to {organ_id}", where="cert")
+    stated = signing.organ_codes(cert, places)
+    if stated.conflicting or (stated.code is not None and stated.code != organ_id.upper()):
+        raise BadRequest(
+            f"the certificate cannot be registered for {organ_id}: {stated.sentence()}",
+            where="cert",
+        )
     return cert
 
 
@@ -142,6 +150,14 @@ async def _insert_certificate(
     from cryptography.hazmat.primitives.serialization import Encoding
 
     fp = signing.fingerprint(cert)
+    others = [o for o in await repo.certificate_owners(conn, fp) if o != organ_id]
+    if others:
+        # The registry is what binds a signature to an agency, so a certificate is one agency's.
+        raise Conflict(
+            f"certificate {fp} is already registered to {', '.join(others)}; a certificate "
+            "signs for one agency only",
+            where="cert",
+        )
     await repo.insert_certificate(
         conn,
         organ_id=organ_id,

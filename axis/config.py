@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from axis.errors import ConfigError
+from signing.organs import DEFAULT_PLACES, PLACES, parse_places
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,6 +42,8 @@ DEFAULTS: dict[str, str] = {
     "AXIS_ENV": "production",
     # Fernet key (32 bytes, URL-safe base64) that encrypts the agencies' VDXP secrets.
     "AXIS_SECRET_KEY": "",
+    # Where a signing certificate may state its organ id (an extra check; the registry binds).
+    "AXIS_CERT_ORGAN_FIELDS": "uid,ou,serialNumber,san-uri",
 }
 
 #: Every variable the service reads; docker/compose.yaml is checked against this list.
@@ -76,6 +79,7 @@ class Config:
     tls_client_ca: str
     env: str = "production"
     secret_key: str = ""
+    cert_organ_fields: tuple[str, ...] = DEFAULT_PLACES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -139,6 +143,7 @@ class Config:
             tls_client_ca=values["AXIS_TLS_CLIENT_CA"],
             env=_environment(values["AXIS_ENV"]),
             secret_key=_secret_key(values["AXIS_SECRET_KEY"]),
+            cert_organ_fields=cert_organ_fields(values["AXIS_CERT_ORGAN_FIELDS"]),
         )
         if bool(cfg.tls_cert) != bool(cfg.tls_key):
             raise ConfigError("AXIS_TLS_CERT", "AXIS_TLS_CERT and AXIS_TLS_KEY go together")
@@ -166,6 +171,8 @@ class Config:
                 out[f.name] = "***" if value else ""
             elif isinstance(value, (str, int, float)):
                 out[f.name] = value
+            elif f.name == "cert_organ_fields":
+                out[f.name] = ",".join(PLACES[v] for v in value) or "none"
             elif isinstance(value, tuple):
                 out[f.name] = ",".join(f"{v:g}" for v in value)
             else:
@@ -180,6 +187,14 @@ def check_can_serve(cfg: Config) -> None:
             "AXIS_SECRET_KEY",
             "must be set outside development (AXIS_ENV=development uses var/secret.key)",
         )
+
+
+def cert_organ_fields(value: str) -> tuple[str, ...]:
+    """The places of AXIS_CERT_ORGAN_FIELDS, e.g. `uid,ou,serialNumber,san-uri`, or `none`."""
+    try:
+        return parse_places(value)
+    except ValueError as exc:
+        raise ConfigError("AXIS_CERT_ORGAN_FIELDS", str(exc)) from None
 
 
 def _environment(value: str) -> str:

@@ -8,6 +8,7 @@ the next identical one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from cryptography import x509
 
 import edoc
 import signing
@@ -47,6 +49,8 @@ class Checked:
     package: edoc.Package
     signature: str  # "xmldsig" or "legacy"
     signer_fingerprint: str | None
+    signer: x509.Certificate | None = None
+    bound_by: str | None = None  # how the signer was bound to the sender (signing.bind_signer)
 
 
 def edoc_error(exc: edoc.EdocError) -> AxisError:
@@ -60,14 +64,54 @@ def edoc_error(exc: edoc.EdocError) -> AxisError:
     return err
 
 
-def check_package(data: bytes, sender: Agency, trust: signing.TrustStore) -> Checked:
-    """The CPU-bound part of ingest, run in a worker thread: parse, verify, bind signer to sender."""
+async def check_package(hub: Hub, data: bytes, sender: Agency) -> Checked:
+    """Everything a letter or status must pass before it is stored: parsed, its signature
+    verified, and its signer bound to the sender. Letters (/v1, /vdxp, the pages) and statuses
+    (/v1 and /vdxp, recalls included) all come through here."""
+    checked = await asyncio.to_thread(verify_package, data, sender, hub.trust)
+    if checked.signer is None:
+        return checked
+    owners: list[str] = []
+    if checked.signer_fingerprint not in sender.fingerprints:
+        async with hub.db.connection() as conn:
+            owners = await repo.certificate_owners(conn, checked.signer_fingerprint or "")
+    return bind_sender(checked, sender, owners, hub.config.cert_organ_fields)
+
+
+def bind_sender(
+    checked: Checked, sender: Agency, owners: list[str], places: tuple[str, ...]
+) -> Checked:
+    """The registry binds: a certificate registered to the sender is the sender's, one registered
+    to another agency is refused; the organ id a certificate states is an extra check (see
+    signing.organs.bind_signer). A refusal is 403 at edXMLHeader/Signature."""
+    assert checked.signer is not None
+    try:
+        bound_by = signing.bind_signer(
+            checked.signer,
+            sender.organ_id,
+            sender.fingerprints,
+            places=places,
+            registered_to_others=owners,
+        )
+    except signing.SignatureError as exc:
+        raise Forbidden(
+            exc.message,
+            where="edXMLHeader/Signature",
+            details={"reason": exc.code, "fingerprint": checked.signer_fingerprint},
+        ) from None
+    return dataclasses.replace(checked, bound_by=bound_by)
+
+
+def verify_package(data: bytes, sender: Agency, trust: signing.TrustStore) -> Checked:
+    """The CPU-bound part of the check, run in a worker thread: parse, verify, From is the sender.
+    The signer is not yet bound to the sender: `check_package` does that."""
     try:
         root = edoc.parse_tree(data)
     except edoc.EdocError as exc:
         raise edoc_error(exc) from None
     kind = signing.classify(root)
     fingerprint: str | None = None
+    signer: x509.Certificate | None = None
     if kind == "xmldsig":
         try:
             verified = signing.verify(root, trust)
@@ -78,6 +122,7 @@ def check_package(data: bytes, sender: Agency, trust: signing.TrustStore) -> Che
         # From here on only the element the signature covers is read (signature-wrapping defence).
         signed = verified.signed_element
         fingerprint = verified.fingerprint
+        signer = verified.certificate
         signature = "xmldsig"
     elif sender.signature_policy == "legacy":
         signed = root
@@ -100,14 +145,7 @@ def check_package(data: bytes, sender: Agency, trust: signing.TrustStore) -> Che
             f"From is {package.header.from_.organ_id} but the caller is {sender.organ_id}",
             where="MessageHeader/From/OrganId",
         )
-    if signature == "xmldsig":
-        try:
-            signing.check_signer(verified, sender.organ_id, sender.fingerprints)
-        except signing.SignatureError as exc:
-            raise Forbidden(
-                exc.message, where="edXMLHeader/Signature", details={"reason": exc.code}
-            ) from None
-    return Checked(package, signature, fingerprint)
+    return Checked(package, signature, fingerprint, signer)
 
 
 def summary_of(package: edoc.Package) -> dict[str, Any]:
@@ -138,7 +176,7 @@ def summary_of(package: edoc.Package) -> dict[str, Any]:
 
 async def submit(hub: Hub, sender: Agency, data: bytes) -> Accepted:
     started = time.perf_counter()
-    checked = await asyncio.to_thread(check_package, data, sender, hub.trust)
+    checked = await check_package(hub, data, sender)
     package = checked.package
     if package.is_status:
         raise BadRequest(

@@ -51,7 +51,7 @@ async def post_status(
     hub: Hub, agency: Agency, data: bytes, *, letter_id: str | None = None
 ) -> dict[str, Any]:
     """Take a signed Status package about a letter; `letter_id` None finds it from ResponseFor."""
-    checked = await asyncio.to_thread(check_package, data, agency, hub.trust)
+    checked = await check_package(hub, data, agency)
     package = checked.package
     status = package.header
     if not isinstance(status, edoc.StatusMessage):

@@ -98,6 +98,15 @@ async def agency_certificates(conn: asyncpg.Connection, organ_id: str) -> list[a
     return rows
 
 
+async def certificate_owners(conn: asyncpg.Connection, fingerprint: str) -> list[str]:
+    """The agencies that registered the certificate with this SHA-256 fingerprint."""
+    rows = await conn.fetch(
+        "SELECT organ_id FROM agency_certificates WHERE fingerprint = $1 ORDER BY organ_id",
+        fingerprint,
+    )
+    return [r["organ_id"] for r in rows]
+
+
 async def list_agencies(conn: asyncpg.Connection, *, active_only: bool) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE active OR NOT $1 ORDER BY organ_id",

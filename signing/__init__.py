@@ -8,7 +8,18 @@ from signing.keys import (
     load_certificates,
     load_private_key,
 )
-from signing.organs import check_signer, describe, is_personal, organ_id_of
+from signing.organs import (
+    DEFAULT_PLACES,
+    CertificateOrgan,
+    bind_signer,
+    check_certificate_organ,
+    check_signer,
+    describe,
+    is_personal,
+    organ_codes,
+    organ_id_of,
+    parse_places,
+)
 from signing.seal import Seal, canonical_json, verify_sealed_json
 from signing.trust import TrustStore
 from signing.xmldsig import (
@@ -24,14 +35,18 @@ from signing.xmldsig import (
 
 __all__ = [
     "CODES",
+    "DEFAULT_PLACES",
     "DS_NS",
     "EDXML_NS",
+    "CertificateOrgan",
     "PrivateKey",
     "Seal",
     "SignatureError",
     "TrustStore",
     "VerifiedSignature",
+    "bind_signer",
     "canonical_json",
+    "check_certificate_organ",
     "check_signer",
     "classify",
     "describe",
@@ -39,7 +54,9 @@ __all__ = [
     "is_personal",
     "load_certificates",
     "load_private_key",
+    "organ_codes",
     "organ_id_of",
+    "parse_places",
     "sender_of",
     "sign",
     "signing_time_of",

@@ -1,5 +1,6 @@
 """A small certificate authority for development, demos and tests: a root, an issuing CA, organ
-and personal certificates that carry the organ id (subject UID, see signing.organs), and a CRL.
+and personal certificates that carry the organ id where a real CA might (subject UID by default;
+OU, serialNumber, a subjectAltName URI or nowhere on request, see signing.organs), and a CRL.
 
 Layout of a CA directory (point `TrustStore.from_directory` at the directory itself):
 
@@ -37,9 +38,12 @@ from signing.keys import (
     write_certificates,
     write_private_key,
 )
-from signing.organs import ORGAN_ID_OID
+from signing.organs import ORGAN_ID_OID, ORGAN_URI_PREFIX
 
 KeyType = Literal["rsa", "ec"]
+#: Where `issue` writes the organ id, to make certificates like the ones real CAs issue.
+OrganIn = Literal["uid", "ou", "serial", "san", "none"]
+ORGAN_IN: tuple[str, ...] = ("uid", "ou", "serial", "san", "none")
 
 ROOT_CERT = "root-ca.pem"
 ISSUING_CERT = "issuing-ca/issuing-ca.pem"
@@ -221,6 +225,8 @@ class DevCA:
         not_before: datetime | None = None,
         key_size: int = 2048,
         digital_signature: bool = True,
+        organ_in: OrganIn = "uid",
+        uid: str | None = None,
     ) -> IssuedCertificate:
         """Issue a signing certificate for an organ, or for a person of that organ.
 
@@ -228,10 +234,19 @@ class DevCA:
         `person="Nguyễn Văn A"` (CN = the person, O = the organ); `person=True` takes `name` as
         the person's name when the organ's name is unknown. `not_before`, `key_size` and
         `digital_signature=False` exist to make bad certificates for tests.
+
+        `organ_in` says where the organ id goes, as real CAs do it: the subject's `uid` (the
+        default), `ou`, `serial` (serialNumber), `san` (a subjectAltName URI
+        `urn:vn:organ:<id>`) or `none`. `uid` is free text for another subject UID, e.g. a tax
+        code `MST:0100109106`.
         """
         organ_id = organ_id.strip()
         if not organ_id:
             raise SignatureError("ca_error", "an organ id is required")
+        if organ_in not in ORGAN_IN:
+            raise SignatureError(
+                "ca_error", f"the organ id goes in {', '.join(ORGAN_IN)}, not {organ_in!r}"
+            )
         if isinstance(person, str) and person:
             cn, org, who = person, name, person
         elif person is True:
@@ -240,14 +255,20 @@ class DevCA:
             cn, org, who = name, name, None
         start = not_before or datetime.now(UTC) - timedelta(minutes=5)
         key = new_key(key_type, key_size)
-        subject = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
-                x509.NameAttribute(ORGAN_ID_OID, organ_id),
-                x509.NameAttribute(NameOID.COMMON_NAME, cn),
-            ]
-        )
+        attributes = [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+        ]
+        if organ_in == "ou":
+            attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, organ_id))
+        if uid:
+            attributes.append(x509.NameAttribute(ORGAN_ID_OID, uid.strip()))
+        if organ_in == "uid":
+            attributes.append(x509.NameAttribute(ORGAN_ID_OID, organ_id))
+        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+        if organ_in == "serial":
+            attributes.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, organ_id))
+        subject = x509.Name(attributes)
         usage = x509.KeyUsage(
             digital_signature=digital_signature,
             content_commitment=digital_signature,
@@ -259,7 +280,7 @@ class DevCA:
             encipher_only=False,
             decipher_only=False,
         )
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(self.issuing_cert.subject)
@@ -276,8 +297,11 @@ class DevCA:
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.issuing_key.public_key()),
                 critical=False,
             )
-            .sign(self.issuing_key, hashes.SHA256())
         )
+        if organ_in == "san":
+            uri = x509.UniformResourceIdentifier(f"{ORGAN_URI_PREFIX}{organ_id}")
+            builder = builder.add_extension(x509.SubjectAlternativeName([uri]), critical=False)
+        cert = builder.sign(self.issuing_key, hashes.SHA256())
         folder = (
             Path(out_dir)
             if out_dir is not None

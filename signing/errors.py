@@ -33,6 +33,8 @@ CODES: dict[str, str] = {
     "key_usage": "the signer's certificate does not allow digital signatures",
     "signer_not_organ": "the signer's certificate belongs to another organ",
     "certificate_not_registered": "the signer's certificate is not one the agency registered",
+    "certificate_of_another_agency": "the signer's certificate is registered to another agency",
+    "organ_code_conflict": "the signer's certificate names two different organ codes",
     "already_signed": "the document already holds an XML-DSig signature",
     "bad_key": "the private key cannot be read or does not match the certificate",
     "seal_invalid": "a sealed JSON document does not verify",

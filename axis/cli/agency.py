@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncpg
 import click
+from cryptography import x509
 
+import signing
 from axis import agencies
 from axis.cli.output import emit, fail
 from axis.errors import AxisError
@@ -42,14 +44,24 @@ def _run(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")
 
 
-def _certs(paths: tuple[Path, ...], organ_id: str) -> list[Any]:
+def _certs(paths: tuple[Path, ...], organ_id: str) -> list[x509.Certificate]:
+    from axis.cli.main import load_config
+
+    places = load_config().cert_organ_fields
     out = []
     for path in paths:
         try:
-            out.append(agencies.load_certificate(path.read_bytes(), organ_id))
+            out.append(agencies.load_certificate(path.read_bytes(), organ_id, places))
         except AxisError as exc:
             fail(f"{path}: {exc.message}")
     return out
+
+
+def _organ_report(cert: x509.Certificate) -> signing.CertificateOrgan:
+    """Which organ id the certificate states and where, for the operator registering it."""
+    from axis.cli.main import load_config
+
+    return signing.organ_codes(cert, load_config().cert_organ_fields)
 
 
 @click.group()
@@ -104,9 +116,20 @@ def add(
     if problem:
         click.echo(f"warning: no VDXP secret issued: {problem}", err=True)
     data = {**found.details(), "token": token, "vdxp_secret": secret}
+    stated = {signing.fingerprint(c): _organ_report(c) for c in loaded}
+    data["certificates"] = [
+        {
+            "fingerprint": c.fingerprint,
+            "subject": c.subject,
+            "not_after": c.not_after.isoformat(),
+            **(stated[c.fingerprint].as_dict() if c.fingerprint in stated else {}),
+        }
+        for c in found.certificates
+    ]
     text = (
         f"registered {found.organ_id} ({found.name}), delivery: {found.delivery_mode}\n"
-        f"API token (shown once, keep it safe): {token}\n"
+        + "".join(f"certificate {fp}: {report.sentence()}\n" for fp, report in stated.items())
+        + f"API token (shown once, keep it safe): {token}\n"
         + (
             f"VDXP systemid: {found.organ_id}, secret (shown once, keep it safe): {secret}"
             if secret
@@ -284,14 +307,21 @@ def set_webhook(organ_id: str, url: str | None) -> None:
 @agency.command("add-cert")
 @click.argument("organ_id")
 @click.argument("cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def add_cert(organ_id: str, cert: Path) -> None:
-    """Register another signing certificate for an agency.
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def add_cert(organ_id: str, cert: Path, as_json: bool) -> None:
+    """Register another signing certificate for an agency. Letters it signs are the agency's,
+    whatever its subject says; the command prints which organ id, if any, it states and where.
 
     Example: axis agency add-cert 000.00.00.G22 new.crt
     """
     loaded = _certs((cert,), organ_id)[0]
     fp = _run(lambda conn: agencies.add_certificate(conn, organ_id, loaded))
-    click.echo(f"added certificate {fp} to {organ_id}")
+    report = _organ_report(loaded)
+    emit(
+        {"organ_id": organ_id, "fingerprint": fp, **report.as_dict()},
+        as_json=as_json,
+        text=f"added certificate {fp} to {organ_id}\n{report.sentence()}",
+    )
 
 
 @agency.command("remove-cert")

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from axis.cli.output import emit, fail
-from signing import SignatureError
-from signing.devca import DevCA
+from signing import SignatureError, organ_codes
+from signing.devca import ORGAN_IN, DevCA, OrganIn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,6 +59,19 @@ def init_cmd(directory: Path, name: str, key_type: str, as_json: bool) -> None:
 @click.option("--organ", "organ_id", required=True, help="The organ id, e.g. 000.00.00.G22.")
 @click.option("--name", required=True, help="The organ's name.")
 @click.option("--person", default=None, help="Issue a personal certificate for this person.")
+@click.option(
+    "--organ-in",
+    type=click.Choice(ORGAN_IN),
+    default="uid",
+    show_default=True,
+    help="Where the organ id goes: subject UID, OU, serialNumber, a subjectAltName URI "
+    "urn:vn:organ:<id>, or nowhere (as many real certificates).",
+)
+@click.option(
+    "--uid",
+    default=None,
+    help="Free text for another subject UID, e.g. a tax code MST:0100109106.",
+)
 @click.option("--days", default=730, show_default=True, type=click.IntRange(min=1))
 @click.option("--key-type", type=click.Choice(["rsa", "ec"]), default="rsa", show_default=True)
 @click.option(
@@ -74,6 +87,8 @@ def issue_cmd(
     organ_id: str,
     name: str,
     person: str | None,
+    organ_in: OrganIn,
+    uid: str | None,
     days: int,
     key_type: str,
     out_dir: Path | None,
@@ -81,16 +96,22 @@ def issue_cmd(
 ) -> None:
     """Issue a signing certificate for an organ (or, with --person, for one of its people).
 
-    The organ id goes into the subject's UID attribute; cert.pem holds the certificate followed
-    by the issuing CA, ready for `axis doc sign --cert`.
+    The organ id goes into the subject's UID attribute, or where --organ-in says; cert.pem holds
+    the certificate followed by the issuing CA, ready for `axis doc sign --cert`.
 
-    Example: axis ca issue var/ca --organ 000.00.00.G22 --name "Bộ Thông tin và Truyền thông"
+    \b
+    Examples:
+      axis ca issue var/ca --organ 000.00.00.G22 --name "Bộ Thông tin và Truyền thông"
+      axis ca issue var/ca --organ 000.00.00.G22 --name "Bộ Thông tin và Truyền thông" \\
+          --organ-in none --uid MST:0100109106
     """
     try:
         issued = DevCA.open(directory).issue(
             organ_id,
             name,
             person=person or False,
+            organ_in=organ_in,
+            uid=uid,
             days=days,
             key_type="ec" if key_type == "ec" else "rsa",
             out_dir=out_dir,
@@ -98,11 +119,12 @@ def issue_cmd(
     except SignatureError as exc:
         fail(exc.message)
         return
+    stated = organ_codes(issued.certificate)
     emit(
-        issued.as_dict(),
+        {**issued.as_dict(), **stated.as_dict()},
         as_json=as_json,
         text=f"key          {issued.key_path}\ncertificate  {issued.cert_path}\n"
-        f"fingerprint  {issued.fingerprint}",
+        f"fingerprint  {issued.fingerprint}\norgan code   {stated.sentence()}",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import click
 import signing
 from axis.cli.output import emit, fail, wants_json
 from signing import (
+    DEFAULT_PLACES,
     SignatureError,
     TrustStore,
     check_signer,
@@ -17,7 +19,9 @@ from signing import (
     fingerprint,
     load_certificates,
     load_private_key,
+    organ_codes,
     organ_id_of,
+    parse_places,
 )
 
 
@@ -128,29 +132,40 @@ def verify(
 ) -> None:
     """Verify the signature of an edXML package: exit 0 with a report, or 1 with the reason.
 
-    The signer must be a certificate of the organ in the letter's From (or of --organ), chained
-    to a CA in the --trust folder, valid, not revoked, over the whole unchanged letter.
+    The signature must be over the whole unchanged letter, by a certificate chained to a CA in
+    the --trust folder, valid and not revoked. There is no registry here: a certificate that
+    states an organ id (in the places of AXIS_CERT_ORGAN_FIELDS: UID, OU, serialNumber,
+    subjectAltName URI urn:vn:organ:<id> by default) must state the letter's From (or --organ);
+    one that states none still verifies, and the report says so; on the axis the registry decides.
 
     Example: axis doc verify letter.signed.xml --trust var/ca --organ 000.00.00.G22
     """
+    try:
+        setting = os.environ.get("AXIS_CERT_ORGAN_FIELDS")
+        places = parse_places(setting) if setting else DEFAULT_PLACES
+    except ValueError as exc:
+        fail(f"AXIS_CERT_ORGAN_FIELDS {exc}")
+        return
     try:
         trust = TrustStore.from_directory(trust_dir)
         verified = signing.verify(file.read_bytes(), trust, at=at)
         expected = organ or (None if any_signer else signing.sender_of(verified.signed_element))
         if expected is not None:
-            check_signer(verified, expected, list(fingerprints) or None)
+            check_signer(verified, expected, list(fingerprints) or None, places=places)
         elif fingerprints:
-            check_signer(verified, verified.organ_id or "", list(fingerprints))
+            check_signer(verified, verified.organ_id or "", list(fingerprints), places=places)
     except SignatureError as exc:
         if wants_json(as_json):
             emit({"valid": False, "code": exc.code, "message": exc.message}, as_json=True)
         fail(f"{exc.code}: {exc.message}")
         return
-    report = verified.as_dict()
+    stated = organ_codes(verified.certificate, places)
+    report = {**verified.as_dict(), **stated.as_dict()}
     emit(
         report,
         as_json=as_json,
         text=f"valid: signed by {report['signer']} ({report['subject']})\n"
+        f"organ code    {stated.sentence()}\n"
         f"fingerprint   {report['fingerprint']}\n"
         f"signing time  {report['signing_time'] or 'not stated'}\n"
         f"chain         {' → '.join(report['chain'])}",

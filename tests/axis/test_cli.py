@@ -84,7 +84,10 @@ async def test_agency_add_refuses_a_bad_organ_id_and_a_certificate_of_another_or
         env=env,
     )
     assert code == 1
-    assert "belongs to 000.00.00.H41, not to 000.00.00.G22" in err
+    assert (
+        "cannot be registered for 000.00.00.G22: certificate carries organ code 000.00.00.H41 in UID"
+        in err
+    )
     assert await db.fetchval("SELECT count(*) FROM agencies") == 0
 
 
@@ -203,3 +206,52 @@ async def test_send_inbox_and_fetch_from_the_command_line(
 
     code, out, err = await axis("inbox", "--url", url, "--token", "axis_wrong", "--json")
     assert code == 1 and "401" in err
+
+
+async def test_agency_add_and_add_cert_say_which_organ_code_a_certificate_carries_and_where(
+    test_database_url: str, dev_ca: DevCA, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    env = {"AXIS_DATABASE_URL": test_database_url}
+    in_ou = dev_ca.issue(
+        "000.00.00.G22", "Văn phòng Chính phủ", organ_in="ou", out_dir=tmp_path / "ou"
+    )
+    bare = dev_ca.issue(
+        "000.00.00.G22", "Văn phòng Chính phủ", organ_in="none", uid="MST:0100109106",
+        out_dir=tmp_path / "bare",
+    )  # fmt: skip
+    code, out, err = await axis(
+        "agency", "add", "--organ", "000.00.00.G22", "--name", "Văn phòng Chính phủ",
+        "--cert", str(in_ou.cert_path), "--json", env=env,
+    )  # fmt: skip
+    assert code == 0, err
+    [cert] = json.loads(out)["certificates"]
+    assert cert["organ_code"] == "000.00.00.G22"
+    assert cert["organ_code_found_in"] == [{"code": "000.00.00.G22", "place": "OU"}]
+    assert cert["organ_code_note"] == "certificate carries organ code 000.00.00.G22 in OU"
+
+    code, out, err = await axis(
+        "agency", "add-cert", "000.00.00.G22", str(bare.cert_path), "--json", env=env
+    )
+    assert code == 0, err
+    added = json.loads(out)
+    assert added["fingerprint"] == bare.fingerprint and added["organ_code"] is None
+    assert added["organ_code_note"] == (
+        "certificate carries no organ code (looked in UID, OU, serialNumber, subjectAltName URI): "
+        "on the axis the registry decides"
+    )
+
+    # A certificate signs for one agency: registering G22's for H41 is refused, naming G22.
+    await axis("agency", "add", "--organ", "000.00.00.H41", "--name", "UBND tỉnh Nghệ An", env=env)
+    code, _, err = await axis("agency", "add-cert", "000.00.00.H41", str(bare.cert_path), env=env)
+    assert code == 1
+    assert f"certificate {bare.fingerprint} is already registered to 000.00.00.G22" in err
+    # One naming another organ in OU is refused with what it carries and where.
+    code, _, err = await axis("agency", "add-cert", "000.00.00.H41", str(in_ou.cert_path), env=env)
+    assert code == 1
+    assert "certificate carries organ code 000.00.00.G22 in OU" in err
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM agency_certificates WHERE organ_id = '000.00.00.H41'"
+        )
+        == 0
+    )

@@ -31,6 +31,8 @@ def test_defaults_point_at_local_services() -> None:
         ("AXIS_LISTEN", "127.0.0.1:99999"),
         ("AXIS_LOG_FORMAT", "xml"),
         ("AXIS_MAX_DOCUMENT_BYTES", "-1"),
+        ("AXIS_CERT_ORGAN_FIELDS", "uid,cn"),
+        ("AXIS_CERT_ORGAN_FIELDS", ","),
     ],
 )
 def test_a_bad_value_names_the_variable(variable: str, value: str) -> None:
@@ -38,6 +40,20 @@ def test_a_bad_value_names_the_variable(variable: str, value: str) -> None:
         Config.from_env({variable: value})
     assert info.value.variable == variable
     assert str(info.value).startswith(variable + ":")
+
+
+def test_certificate_organ_fields_default_to_every_place_and_may_be_narrowed() -> None:
+    assert Config.from_env({}).cert_organ_fields == ("uid", "ou", "serialnumber", "san-uri")
+    narrowed = Config.from_env({"AXIS_CERT_ORGAN_FIELDS": "OU, san-uri"})
+    assert narrowed.cert_organ_fields == ("ou", "san-uri")
+    assert narrowed.masked()["cert_organ_fields"] == "OU,subjectAltName URI"
+    assert Config.from_env({"AXIS_CERT_ORGAN_FIELDS": "none"}).cert_organ_fields == ()
+    with pytest.raises(ConfigError) as info:
+        Config.from_env({"AXIS_CERT_ORGAN_FIELDS": "uid,cn"})
+    assert str(info.value) == (
+        "AXIS_CERT_ORGAN_FIELDS: 'cn' is not a place in a certificate; use uid, ou, "
+        "serialNumber, san-uri (comma-separated, any case), or none"
+    )
 
 
 def test_s3_blob_url_is_accepted() -> None:

@@ -178,3 +178,69 @@ def test_installed_axis_command_signs_and_verifies(
     )
     assert bad.returncode == 1
     assert json.loads(bad.stdout)["code"] == "digest_mismatch"
+
+
+@pytest.mark.parametrize(
+    ("organ_in", "place"),
+    [("uid", "UID"), ("ou", "OU"), ("serial", "serialNumber"), ("san", "subjectAltName URI")],
+)
+def test_ca_issue_writes_the_organ_code_where_asked_and_verify_reports_where_it_is(
+    tmp_path: Path, ca_dir: Path, organ_in: str, place: str
+) -> None:
+    issued = ok(
+        "ca", "issue", ca_dir, "--organ", G22, "--name", ORGAN_NAME, "--organ-in", organ_in,
+        "--uid", "MST:0100109106", "--key-type", "ec",
+    )  # fmt: skip
+    assert issued["organ_code_found_in"] == [{"code": G22, "place": place}]
+    report = ok("doc", "verify", signed_file(tmp_path, issued), "--trust", ca_dir)
+    assert report["organ_code"] == G22
+    assert report["organ_code_note"] == f"certificate carries organ code {G22} in {place}"
+    assert (
+        run("doc", "verify", signed_file(tmp_path, issued, sender=H10), "--trust", ca_dir).exit_code
+        == 1
+    )
+
+
+def test_doc_verify_accepts_a_certificate_without_organ_code_and_says_the_registry_decides(
+    tmp_path: Path, ca_dir: Path
+) -> None:
+    issued = ok(
+        "ca", "issue", ca_dir, "--organ", G22, "--name", ORGAN_NAME, "--organ-in", "none",
+        "--uid", "MST:0100109106", "--key-type", "ec",
+    )  # fmt: skip
+    assert issued["organ_code"] is None
+    report = ok("doc", "verify", signed_file(tmp_path, issued), "--trust", ca_dir)
+    assert report["valid"] is True and report["organ_code"] is None
+    assert "UID=MST:0100109106" in report["subject"]
+    assert report["organ_code_looked_in"] == ["UID", "OU", "serialNumber", "subjectAltName URI"]
+    assert report["organ_code_note"] == (
+        "certificate carries no organ code (looked in UID, OU, serialNumber, subjectAltName URI): "
+        "on the axis the registry decides"
+    )
+
+
+def test_doc_verify_refuses_a_certificate_naming_another_organ_in_ou(
+    tmp_path: Path, ca_dir: Path
+) -> None:
+    issued = ok(
+        "ca", "issue", ca_dir, "--organ", H10, "--name", ORGAN_NAME, "--organ-in", "ou",
+        "--key-type", "ec",
+    )  # fmt: skip
+    result = run("doc", "verify", signed_file(tmp_path, issued, sender=G22), "--trust", ca_dir)
+    assert result.exit_code == 1
+    refusal = json.loads(result.stdout)
+    assert refusal["code"] == "signer_not_organ"
+    assert G22 in refusal["message"] and f"{H10} in OU" in refusal["message"]
+    # Not looking in OU, the same certificate states no organ id and verifies.
+    narrowed = CliRunner().invoke(
+        cli,
+        ["doc", "verify", str(signed_file(tmp_path, issued, sender=G22)), "--trust", str(ca_dir)],
+        env={"AXIS_CERT_ORGAN_FIELDS": "uid"},
+    )
+    assert narrowed.exit_code == 0, narrowed.output
+    assert json.loads(narrowed.stdout)["organ_code_looked_in"] == ["UID"]
+    bad = CliRunner().invoke(
+        cli, ["doc", "verify", str(signed_file(tmp_path, issued)), "--trust", str(ca_dir)],
+        env={"AXIS_CERT_ORGAN_FIELDS": "uid,cn"},
+    )  # fmt: skip
+    assert bad.exit_code == 1 and "AXIS_CERT_ORGAN_FIELDS 'cn' is not a place" in bad.stderr
