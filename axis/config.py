@@ -41,6 +41,9 @@ DEFAULTS: dict[str, str] = {
     "AXIS_ENV": "production",
     # Fernet key (32 bytes, URL-safe base64) that encrypts the agencies' VDXP secrets.
     "AXIS_SECRET_KEY": "",
+    # eCabinet (meetings/): organ id of the Government Office's agency on the axis; papers may be
+    # taken from the letters it sent or received.
+    "AXIS_CABINET_ORGAN": "",
 }
 
 #: Every variable the service reads; docker/compose.yaml is checked against this list.
@@ -76,6 +79,7 @@ class Config:
     tls_client_ca: str
     env: str = "production"
     secret_key: str = ""
+    cabinet_organ: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -139,6 +143,7 @@ class Config:
             tls_client_ca=values["AXIS_TLS_CLIENT_CA"],
             env=_environment(values["AXIS_ENV"]),
             secret_key=_secret_key(values["AXIS_SECRET_KEY"]),
+            cabinet_organ=values["AXIS_CABINET_ORGAN"].strip(),
         )
         if bool(cfg.tls_cert) != bool(cfg.tls_key):
             raise ConfigError("AXIS_TLS_CERT", "AXIS_TLS_CERT and AXIS_TLS_KEY go together")
