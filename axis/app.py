@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from axis import metrics, pages, repo
+from axis import metrics, pages, plugins, repo
 from axis.api import HUB, setup_routes
 from axis.audit import Chainer, CheckpointPolicy
 from axis.broker import Broker, BrokerUnavailable
@@ -123,7 +123,7 @@ async def readyz(request: web.Request) -> web.Response:
     async def check_db() -> dict[str, object]:
         async with app[DB].connection() as conn:
             await conn.fetchval("SELECT 1")
-            pending = await migrations.pending(conn)
+            pending = await migrations.pending(conn, plugins.migration_dirs())
         if pending:
             return {"ok": False, "error": "migrations pending: " + ", ".join(pending)}
         return {"ok": True}
@@ -252,4 +252,7 @@ def create_app(config: Config) -> web.Application:
     setup_routes(app)
     vdxp_routes(app)
     pages.setup(app)
+    for plugin in plugins.load():  # routes, pages and cleanup contexts of meetings/ and others
+        if plugin.setup is not None:
+            plugin.setup(app)
     return app

@@ -44,6 +44,9 @@ DEFAULTS: dict[str, str] = {
     "AXIS_SECRET_KEY": "",
     # Where a signing certificate may state its organ id (an extra check; the registry binds).
     "AXIS_CERT_ORGAN_FIELDS": "uid,ou,serialNumber,san-uri",
+    # eCabinet (meetings/): organ id of the Government Office's agency on the axis; papers may be
+    # taken from the letters it sent or received.
+    "AXIS_CABINET_ORGAN": "",
 }
 
 #: Every variable the service reads; docker/compose.yaml is checked against this list.
@@ -80,6 +83,7 @@ class Config:
     env: str = "production"
     secret_key: str = ""
     cert_organ_fields: tuple[str, ...] = DEFAULT_PLACES
+    cabinet_organ: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -144,6 +148,7 @@ class Config:
             env=_environment(values["AXIS_ENV"]),
             secret_key=_secret_key(values["AXIS_SECRET_KEY"]),
             cert_organ_fields=cert_organ_fields(values["AXIS_CERT_ORGAN_FIELDS"]),
+            cabinet_organ=values["AXIS_CABINET_ORGAN"].strip(),
         )
         if bool(cfg.tls_cert) != bool(cfg.tls_key):
             raise ConfigError("AXIS_TLS_CERT", "AXIS_TLS_CERT and AXIS_TLS_KEY go together")

@@ -22,6 +22,9 @@ from axis.ids import uuid7
 from storage.db import Database
 
 ROLES = ("clerk", "admin")
+#: A member or secretary of the Government's meetings (meetings/): signs in to /v1/cabinet only and
+#: sees no agency letter; the clerks' pages refuse it.
+CABINET = "cabinet"
 LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$")
 MIN_PASSWORD = 10
 SESSION_LIFETIME = timedelta(hours=12)
@@ -153,7 +156,7 @@ async def add(
     """Create a clerk or an admin of an agency; the password is stored only as an argon2id hash."""
     check_login(login)
     check_password(password)
-    if role not in ROLES:
+    if role not in (*ROLES, CABINET):
         raise BadRequest(f"role must be one of {', '.join(ROLES)}", where="role")
     if await repo.get_agency(conn, organ_id) is None:
         raise NotFound(f"no agency {organ_id} is registered", where="organ_id")
@@ -231,10 +234,15 @@ async def set_active(conn: asyncpg.Connection, login: str, active: bool) -> None
 
 
 async def authenticate(
-    db: Database, login: str, password: str, policy: LockoutPolicy | None = None
+    db: Database,
+    login: str,
+    password: str,
+    policy: LockoutPolicy | None = None,
+    roles: tuple[str, ...] = ROLES,
 ) -> User:
     """The user whose password this is; LockedOut while locked (even with the right password),
-    LoginRefused otherwise (the same answer for an unknown login and a wrong password)."""
+    LoginRefused otherwise (the same answer for an unknown login and a wrong password). A user
+    whose role is not in `roles` is refused too, without counting a failure."""
     policy = policy or LockoutPolicy()
     key = login.strip().lower()[:200]
     async with db.connection() as conn:
@@ -253,6 +261,8 @@ async def authenticate(
             raise LockedOut(login, until)
         raise LoginRefused("the login or the password is wrong", where="login")
     user = _user(row)
+    if user.role not in roles:
+        raise LoginRefused("the login or the password is wrong", where="login")
     rehash = _hasher().check_needs_rehash(stored)
     new_hash = await asyncio.to_thread(hash_password, password) if rehash else None
     async with db.connection() as conn, conn.transaction():
@@ -307,8 +317,10 @@ async def open_session(conn: asyncpg.Connection, user: User) -> Session:
     return Session(token, csrf, expires_at)
 
 
-async def session_user(conn: asyncpg.Connection, token: str) -> tuple[User, Session] | None:
-    """The active user of a live session, or None."""
+async def session_user(
+    conn: asyncpg.Connection, token: str, roles: tuple[str, ...] = ROLES
+) -> tuple[User, Session] | None:
+    """The active user of a live session whose role is one of `roles`, or None."""
     if not token or len(token) > 200 or not token.isascii():
         return None
     row = await conn.fetchrow(
@@ -316,8 +328,10 @@ async def session_user(conn: asyncpg.Connection, token: str) -> tuple[User, Sess
                   s.csrf_token, s.expires_at
              FROM user_sessions s JOIN users u ON u.id = s.user_id
              JOIN agencies a ON a.organ_id = u.organ_id
-            WHERE s.token_hash = $1 AND s.expires_at > now() AND u.active AND a.active""",
+            WHERE s.token_hash = $1 AND s.expires_at > now() AND u.active AND a.active
+              AND u.role = ANY($2::text[])""",
         _sha256(token),
+        list(roles),
     )
     if row is None:
         return None

@@ -1,9 +1,13 @@
-"""Numbered SQL migrations (`NNNN_name.sql`), applied once each under an advisory lock."""
+"""Numbered SQL migrations (`NNNN_name.sql`), applied once each under an advisory lock.
+
+Every function takes one folder or several (the axis's and each plug-in's); one version number may
+appear in only one of them, so a plug-in numbers its migrations apart (meetings/ from 1001)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,15 +46,25 @@ class MigrationState:
     applied_at: datetime | None
 
 
-def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+Directories = Path | Sequence[Path]
+
+
+def _folders(directory: Directories) -> list[Path]:
+    return [directory] if isinstance(directory, Path) else list(directory)
+
+
+def discover(directory: Directories = MIGRATIONS_DIR) -> list[Migration]:
     found: dict[int, Migration] = {}
-    for path in sorted(directory.glob("*.sql")):
+    paths = [p for folder in _folders(directory) for p in sorted(folder.glob("*.sql"))]
+    for path in paths:
         match = _NAME.match(path.name)
         if not match:
             raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
         version = int(match.group(1))
         if version in found:
-            raise MigrationError(f"{path.name}: version {version} is used twice")
+            raise MigrationError(
+                f"{path}: version {version} is used twice (also by {found[version].path})"
+            )
         found[version] = Migration(version, match.group(2), path)
     return [found[v] for v in sorted(found)]
 
@@ -65,7 +79,9 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-async def apply(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+async def apply(
+    conn: asyncpg.Connection, directory: Directories = MIGRATIONS_DIR
+) -> list[Migration]:
     """Apply every pending migration, each in its own transaction; returns those applied."""
     migrations = discover(directory)
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
@@ -99,7 +115,7 @@ async def apply(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> l
 
 
 async def status(
-    conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR
+    conn: asyncpg.Connection, directory: Directories = MIGRATIONS_DIR
 ) -> list[MigrationState]:
     """Every known migration with the time it was applied, or None when pending."""
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
@@ -110,7 +126,7 @@ async def status(
     return [MigrationState(m.version, m.name, applied.get(m.version)) for m in discover(directory)]
 
 
-async def pending(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+async def pending(conn: asyncpg.Connection, directory: Directories = MIGRATIONS_DIR) -> list[str]:
     return [
         f"{s.version:04d}_{s.name}" for s in await status(conn, directory) if s.applied_at is None
     ]

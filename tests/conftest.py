@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from axis import plugins
 from axis.config import Config
 from storage import migrations
 from storage.db import drop_database, ensure_database, with_database
@@ -20,7 +21,7 @@ async def _fresh_database(name: str) -> str:
     await ensure_database(url)
     conn = await asyncpg.connect(url)
     try:
-        await migrations.apply(conn)
+        await migrations.apply(conn, plugins.migration_dirs())
     finally:
         await conn.close()
     return url

@@ -22,7 +22,7 @@ import asyncpg
 
 import edoc
 import signing
-from axis import agencies
+from axis import agencies, plugins
 from axis.config import Config
 from axis.topology import Names
 from edoc import sample
@@ -134,7 +134,7 @@ async def open_sandbox(base: Config, recipients: int, progress: Progress) -> Asy
         )
         conn = await asyncpg.connect(database_url)
         try:
-            await migrations.apply(conn)
+            await migrations.apply(conn, plugins.migration_dirs())
         finally:
             await conn.close()
 

@@ -82,6 +82,12 @@ def _register() -> None:
 
     cli.add_command(vdxp.vdxp)
 
+    from axis import plugins
+
+    for plugin in plugins.load():  # `axis cabinet …`, `axis meeting …` of meetings/, and others
+        for command in plugin.commands():
+            cli.add_command(command)
+
 
 _register()
 

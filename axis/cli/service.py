@@ -19,6 +19,7 @@ def migrate(show_status: bool, as_json: bool) -> None:
 
     Example: axis migrate && axis migrate --status
     """
+    from axis import plugins
     from axis.cli.main import load_config
     from storage import migrations
     from storage.db import ensure_database
@@ -34,7 +35,7 @@ def migrate(show_status: bool, as_json: bool) -> None:
             except asyncpg.InvalidCatalogNameError:
                 fail("the database does not exist yet; run `axis migrate`")
             try:
-                states = await migrations.status(conn)
+                states = await migrations.status(conn, plugins.migration_dirs())
             finally:
                 await conn.close()
             rows = [
@@ -57,7 +58,7 @@ def migrate(show_status: bool, as_json: bool) -> None:
         created = await ensure_database(cfg.database_url)
         conn = await asyncpg.connect(cfg.database_url)
         try:
-            applied = await migrations.apply(conn)
+            applied = await migrations.apply(conn, plugins.migration_dirs())
         finally:
             await conn.close()
         names = [f"{m.version:04d}_{m.name}" for m in applied]

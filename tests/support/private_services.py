@@ -21,6 +21,7 @@ from pathlib import Path
 
 import asyncpg
 
+from axis import plugins
 from storage import migrations
 from storage.db import ensure_database, with_database
 
@@ -259,7 +260,7 @@ class PrivatePostgres:
         await ensure_database(url)
         conn = await asyncpg.connect(url)
         try:
-            await migrations.apply(conn)
+            await migrations.apply(conn, plugins.migration_dirs())
         finally:
             await conn.close()
         return url

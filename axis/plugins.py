@@ -1,0 +1,51 @@
+"""Plug-ins: packages that join the hub without the axis importing them.
+
+A plug-in declares an entry point in the group `axis.plugins` (pyproject.toml) whose value is a
+`Plugin`. The app factory calls its `setup(app)` (routes, pages, cleanup contexts), the migration
+runner applies its migrations folder after the axis's own, and the `axis` command adds its click
+commands. The axis only ever reads this module's `load()`; it never names a plug-in.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from storage.migrations import MIGRATIONS_DIR
+
+log = logging.getLogger("axis.plugins")
+
+GROUP = "axis.plugins"
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """What a plug-in brings. `commands` is called (lazily, by the CLI) for its click commands;
+    `migrations` is a folder of `NNNN_name.sql` whose numbers must not meet the axis's."""
+
+    name: str
+    setup: Callable[[Any], None] | None = None
+    migrations: Path | None = None
+    commands: Callable[[], Sequence[Any]] = field(default=lambda: ())
+
+
+@functools.cache
+def load() -> tuple[Plugin, ...]:
+    """Every installed plug-in, in name order; a broken one stops start-up naming it."""
+    found: list[Plugin] = []
+    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        plugin = ep.load()
+        if not isinstance(plugin, Plugin):
+            raise TypeError(f"entry point {ep.name} = {ep.value} is not an axis.plugins.Plugin")
+        found.append(plugin)
+    return tuple(found)
+
+
+def migration_dirs() -> list[Path]:
+    """The axis's migrations folder, then each plug-in's."""
+    return [MIGRATIONS_DIR, *(p.migrations for p in load() if p.migrations is not None)]

@@ -1,0 +1,165 @@
+"""The one door between meetings/ and the axis: every name meetings/ takes from axis/ comes from
+here, so when the axis's inside moves only this module follows it.
+
+What crosses: the hub's resources (database, blob store, seal, configuration), its error types,
+accounts and sessions (argon2, lock-out), the audit chain, the NOTIFY listener, reading a letter's
+attachment as its agency, and the CLI's output helpers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+from aiohttp import web
+
+from axis import agencies, delivery, repo, users
+from axis.api import HUB, _stream_blob
+from axis.cli.agency import _run as _cli_run
+from axis.cli.output import emit, fail
+from axis.errors import (
+    AxisError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+)
+from axis.hub import Hub
+from axis.ids import uuid7 as new_id
+from axis.notify import Listener
+from axis.plugins import Plugin
+
+T = TypeVar("T")
+
+User = users.User
+Session = users.Session
+LoginRefused = users.LoginRefused
+LockedOut = users.LockedOut
+CABINET_ROLE = users.CABINET
+
+__all__ = [
+    "CABINET_ROLE",
+    "AxisError",
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "Gone",
+    "Hub",
+    "Listener",
+    "LockedOut",
+    "LoginRefused",
+    "NotFound",
+    "Plugin",
+    "Session",
+    "Unauthorized",
+    "Unprocessable",
+    "User",
+    "emit",
+    "fail",
+    "new_id",
+]
+
+
+class Gone(AxisError):
+    code = "gone"
+    status = 410
+
+
+def hub_of(app: web.Application) -> Hub:
+    return app[HUB]
+
+
+async def stream_blob(
+    request: web.Request, sha256: str, size: int, content_type: str, **headers: str
+) -> web.StreamResponse:
+    """Stream stored bytes to the client chunk by chunk (a missing blob is still a clean error)."""
+    return await _stream_blob(request, sha256, size, content_type, **headers)
+
+
+# ---------------------------------------------------------------- accounts
+
+
+async def add_account(
+    conn: asyncpg.Connection, *, organ_id: str, login: str, password: str, full_name: str
+) -> User:
+    return await users.add(
+        conn,
+        organ_id=organ_id,
+        login=login,
+        password=password,
+        role=CABINET_ROLE,
+        full_name=full_name,
+    )
+
+
+async def account(conn: asyncpg.Connection, login: str) -> User:
+    return await users.get(conn, login)
+
+
+async def set_account_active(conn: asyncpg.Connection, login: str, active: bool) -> None:
+    await users.set_active(conn, login, active)
+
+
+async def sign_in(hub: Hub, login: str, password: str) -> tuple[User, Session]:
+    """The axis's own check (argon2, lock-out); only `cabinet` accounts get in here."""
+    user = await users.authenticate(hub.db, login, password, roles=(CABINET_ROLE,))
+    async with hub.db.connection() as conn:
+        session = await users.open_session(conn, user)
+    return user, session
+
+
+async def session_account(conn: asyncpg.Connection, token: str) -> User | None:
+    found = await users.session_user(conn, token, roles=(CABINET_ROLE,))
+    return found[0] if found else None
+
+
+def check_password(password: str) -> str:
+    return users.check_password(password)
+
+
+# ---------------------------------------------------------------- audit and letters
+
+
+async def audit(conn: asyncpg.Connection, event: str, details: dict[str, Any]) -> None:
+    """An entry in the axis's audit chain (linked and sealed by its chainer)."""
+    await repo.audit(conn, event, details=details)
+
+
+async def agency_exists(conn: asyncpg.Connection, organ_id: str) -> bool:
+    return await repo.agency_exists(conn, organ_id)
+
+
+async def letter_attachment(hub: Hub, organ_id: str, document_id: str, ref: str) -> asyncpg.Record:
+    """An attachment of a letter `organ_id` sent or received (404 otherwise), with its blob's
+    sha256, size, name and content_type."""
+    async with hub.db.connection() as conn:
+        agency = await agencies.get(conn, organ_id)
+    return await delivery.attachment_for(hub, agency, document_id, ref)
+
+
+def parse_uuid(value: object, where: str) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise BadRequest(f"{where} must be an id (a UUID string)", where=where)
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise BadRequest(
+            f"{where} must be an id (a UUID string), not {value!r}", where=where
+        ) from None
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def cli_run(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run `work` on a connection to AXIS_DATABASE_URL; errors end the command with one line."""
+    return _cli_run(work)
+
+
+def cli_config() -> Any:
+    from axis.cli.main import load_config
+
+    return load_config()

@@ -1,0 +1,190 @@
+"""`axis cabinet …`: the Government's meeting people and rules (eCabinet, meetings/)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from meetings import axis_port as ax
+from meetings import people, rules
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            ax.fail("--password-stdin: standard input held no password")
+        return password
+    if not sys.stdin.isatty():
+        ax.fail("no terminal to ask the password on; pipe it with --password-stdin")
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@click.group()
+def cabinet() -> None:
+    """eCabinet: the people of the Government's meetings and the meeting rules.
+
+    \b
+    Examples:
+      echo "$PW" | axis cabinet person add --agency 000.00.00.G22 --login thutuong \\
+          --name "Nguyễn Văn A" --kind member --title "Thủ tướng" --chair --password-stdin
+      axis cabinet person list
+      axis cabinet rules show
+    """
+
+
+@cabinet.group()
+def person() -> None:
+    """Members, deputies and the secretariat (they sign in at POST /v1/cabinet/sessions)."""
+
+
+@person.command("add")
+@click.option("--agency", "organ_id", required=True, help="Organ id of the person's agency.")
+@click.option("--login", required=True, help="The name they sign in with.")
+@click.option("--name", "full_name", required=True, help='Their name, e.g. "Trần Thị Bình".')
+@click.option("--kind", type=click.Choice(people.KINDS), required=True)
+@click.option("--title", default=None, help='A member\'s title, e.g. "Bộ trưởng Bộ Tài chính".')
+@click.option("--chair", is_flag=True, help="The chair of the Government (the Prime Minister).")
+@click.option("--no-vote", is_flag=True, help="A member who does not vote.")
+@click.option(
+    "--cert",
+    "cert_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A personal certificate (PEM or DER); may be repeated.",
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def person_add(
+    organ_id: str,
+    login: str,
+    full_name: str,
+    kind: str,
+    title: str | None,
+    chair: bool,
+    no_vote: bool,
+    cert_files: tuple[Path, ...],
+    password_stdin: bool,
+    as_json: bool,
+) -> None:
+    """Create a cabinet person: an account with the role `cabinet` and their profile.
+
+    Example: axis cabinet person add --agency 000.00.00.G22 --login vpcp.thuky \\
+        --name "Lê Văn C" --kind secretariat
+    """
+    if no_vote and kind != "member":
+        ax.fail("--no-vote is for members; only members vote")
+    try:
+        certs = [people.load_certificate(p.read_bytes(), str(p)) for p in cert_files]
+    except ax.AxisError as exc:
+        ax.fail(exc.message)
+    password = _password(password_stdin)
+    created = ax.cli_run(
+        lambda conn: people.add(
+            conn,
+            organ_id=organ_id,
+            login=login,
+            full_name=full_name,
+            kind=kind,
+            password=password,
+            title=title,
+            chair=chair,
+            votes=False if no_vote else None,
+            certificates=certs,
+        )
+    )
+    ax.emit(
+        created.public(),
+        as_json=as_json,
+        text=f"added {created.login} ({created.kind}) {created.full_name} id {created.id}",
+    )
+
+
+@person.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def person_list(as_json: bool) -> None:
+    """List cabinet people.
+
+    Example: axis cabinet person list --json
+    """
+    found = ax.cli_run(people.list_all)
+    text = (
+        "\n".join(
+            f"{p.login:<24} {p.kind:<12} {'chair ' if p.chair else ''}{'votes ' if p.votes else ''}"
+            f"{p.full_name}{'' if p.active else ' DISABLED'}"
+            for p in found
+        )
+        or "no cabinet people"
+    )
+    ax.emit([p.public() for p in found], as_json=as_json, text=text)
+
+
+@person.command("disable")
+@click.option("--login", required=True, help="The person's login.")
+def person_disable(login: str) -> None:
+    """Stop a person from signing in; their open sessions end at once.
+
+    Example: axis cabinet person disable --login bt.taichinh
+    """
+    ax.cli_run(lambda conn: people.disable(conn, login))
+    click.echo(f"{login} is disabled")
+
+
+@person.command("add-cert")
+@click.option("--login", required=True, help="The person's login.")
+@click.argument("cert_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def person_add_cert(login: str, cert_file: Path) -> None:
+    """Register a personal certificate (PEM or DER) for a person.
+
+    Example: axis cabinet person add-cert --login bt.taichinh bt.pem
+    """
+    try:
+        cert = people.load_certificate(cert_file.read_bytes(), str(cert_file))
+    except ax.AxisError as exc:
+        ax.fail(exc.message)
+    fp = ax.cli_run(lambda conn: people.add_certificate(conn, login, cert))
+    click.echo(f"added certificate {fp} for {login}")
+
+
+@cabinet.group("rules")
+def rules_group() -> None:
+    """The meeting rules: quorum fraction, notice days, take-back on close (versioned)."""
+
+
+@rules_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def rules_show(as_json: bool) -> None:
+    """Show the rules in force and every earlier version.
+
+    Example: axis cabinet rules show
+    """
+    found = ax.cli_run(rules.history)
+    cur = found["current"]
+    ax.emit(
+        found,
+        as_json=as_json,
+        text=f"version {cur['version']}: {json.dumps(cur['rules'], ensure_ascii=False)}",
+    )
+
+
+@rules_group.command("set")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def rules_set(file: TextIO, as_json: bool) -> None:
+    """Make a new rules version from FILE: {"rules": {keys to change}, "note": "…"} ('-' = stdin).
+
+    Example: echo '{"rules": {"notice_days": 5}, "note": "Quy chế mới"}' | axis cabinet rules set -
+    """
+    try:
+        body = json.load(file)
+    except json.JSONDecodeError as exc:
+        ax.fail(f"{file.name}: not JSON ({exc})")
+    if not isinstance(body, dict):
+        ax.fail(f'{file.name}: must hold an object {{"rules": {{…}}, "note": "…"}}')
+    created = ax.cli_run(lambda conn: rules.change(conn, body.get("rules"), body.get("note"), None))
+    ax.emit(created, as_json=as_json, text=f"rules version {created['version']} is in force")

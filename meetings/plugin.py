@@ -1,0 +1,32 @@
+"""How meetings/ joins the hub: the entry point `axis.plugins: meetings` (pyproject.toml) names
+this object; the axis reads it without importing meetings/ by name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from meetings.axis_port import Plugin
+
+
+def setup(app: web.Application) -> None:
+    from meetings import web as cabinet_web
+
+    cabinet_web.setup_routes(app)
+
+
+def commands() -> Sequence[Any]:
+    from meetings import cli
+
+    return [cli.cabinet]
+
+
+plugin = Plugin(
+    name="meetings",
+    setup=setup,
+    migrations=Path(__file__).resolve().parent / "migrations",
+    commands=commands,
+)

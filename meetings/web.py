@@ -1,0 +1,288 @@
+"""HTTP handlers of eCabinet under /v1/cabinet and /v1/meetings: they read the request, call
+meetings/'s services and write JSON; errors are the axis's `{"error": {code, message, where}}`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from meetings import axis_port as ax
+from meetings import files, people, rules, service
+from meetings.people import Person
+
+
+async def caller(request: web.Request) -> Person:
+    """The cabinet person whose session token came as `Authorization: Bearer`; 401 otherwise
+    (an agency's API token is no cabinet session, so it is refused here)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ax.Unauthorized(
+            "sign in at POST /v1/cabinet/sessions and send 'Authorization: Bearer <token>'",
+            where="Authorization",
+        )
+    hub = ax.hub_of(request.app)
+    async with hub.db.connection() as conn:
+        user = await ax.session_account(conn, token) if token.isascii() else None
+        if user is None:
+            raise ax.Unauthorized(
+                "the token is not a live cabinet session (agency tokens are not accepted here)",
+                where="Authorization",
+            )
+        return await people.get(conn, user.id)
+
+
+def secretariat_only(person: Person) -> None:
+    if not person.secretariat:
+        raise ax.Forbidden("only the secretariat (Government Office) may do this", where="person")
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ax.BadRequest("the body must be a JSON object", where="body") from None
+    if not isinstance(body, dict):
+        raise ax.BadRequest("the body must be a JSON object", where="body")
+    return body
+
+
+# ---------------------------------------------------------------- sign-in and people
+
+
+async def open_session(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    login, password = body.get("login"), body.get("password")
+    if not isinstance(login, str) or not login:
+        raise ax.BadRequest("login is required (text)", where="login")
+    if not isinstance(password, str) or not password:
+        raise ax.BadRequest("password is required (text)", where="password")
+    hub = ax.hub_of(request.app)
+    user, session = await ax.sign_in(hub, login, password)
+    async with hub.db.connection() as conn:
+        person = await people.get(conn, user.id)
+    body = {
+        "token": session.token,
+        "expires_at": session.expires_at.isoformat(),
+        "person": person.public(),
+    }
+    return web.json_response(body, status=201)
+
+
+async def list_people(request: web.Request) -> web.Response:
+    await caller(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        found = await people.list_all(conn)
+    return web.json_response({"people": [p.public() for p in found]})
+
+
+# ---------------------------------------------------------------- rules and files
+
+
+async def get_rules(request: web.Request) -> web.Response:
+    await caller(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return web.json_response(await rules.history(conn))
+
+
+async def post_rules(request: web.Request) -> web.Response:
+    person = await caller(request)
+    secretariat_only(person)
+    body = await json_body(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        created = await rules.change(conn, body.get("rules"), body.get("note"), person.id)
+    return web.json_response(created, status=201)
+
+
+async def post_file(request: web.Request) -> web.Response:
+    person = await caller(request)
+    secretariat_only(person)
+    hub = ax.hub_of(request.app)
+    limit = hub.config.max_document_bytes
+
+    async def chunks() -> AsyncIterator[bytes]:
+        size = 0
+        async for chunk in request.content.iter_chunked(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise files.TooLarge(f"the file is over the limit of {limit} bytes", where="body")
+            yield chunk
+
+    if request.content_length is not None and request.content_length > limit:
+        raise files.TooLarge(
+            f"the file is {request.content_length} bytes; the limit is {limit}", where="body"
+        )
+    stored, created = await files.store(hub, person.id, chunks())
+    return web.json_response(stored, status=201 if created else 200)
+
+
+# ---------------------------------------------------------------- meetings
+
+
+async def list_meetings(request: web.Request) -> web.Response:
+    person = await caller(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return web.json_response({"meetings": await service.list_meetings(conn, person)})
+
+
+async def create_meeting(request: web.Request) -> web.Response:
+    person = await caller(request)
+    service.secretariat_only(person)
+    body = await json_body(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        made = await service.create_meeting(conn, person, body)
+    return web.json_response(made, status=201, headers={"Location": f"/v1/meetings/{made['id']}"})
+
+
+async def get_meeting(request: web.Request) -> web.Response:
+    person = await caller(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return web.json_response(await service.get_meeting(conn, person, request.match_info["id"]))
+
+
+async def add_item(request: web.Request) -> web.Response:
+    person = await caller(request)
+    service.secretariat_only(person)
+    body = await json_body(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        made = await service.add_item(conn, person, request.match_info["id"], body)
+    return web.json_response(made, status=201)
+
+
+async def add_paper(request: web.Request) -> web.Response:
+    person = await caller(request)
+    service.secretariat_only(person)
+    body = await json_body(request)
+    hub = ax.hub_of(request.app)
+    async with hub.db.connection() as conn:
+        made = await service.add_paper(
+            conn, hub, person, request.match_info["id"], request.match_info["item"], body
+        )
+    return web.json_response(made, status=201)
+
+
+async def add_version(request: web.Request) -> web.Response:
+    person = await caller(request)
+    service.secretariat_only(person)
+    body = await json_body(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        made = await service.add_version(
+            conn, person, request.match_info["id"], request.match_info["paper"], body
+        )
+    return web.json_response(made, status=201)
+
+
+async def send_packet(request: web.Request) -> web.Response:
+    person = await caller(request)
+    service.secretariat_only(person)
+    body = await json_body(request) if request.can_read_body else {}
+    hub = ax.hub_of(request.app)
+    async with hub.db.connection() as conn:
+        sent = await service.send_packet(conn, hub, person, request.match_info["id"], body)
+    return web.json_response(sent, status=201)
+
+
+async def get_packet(request: web.Request) -> web.Response:
+    person = await caller(request)
+    hub = ax.hub_of(request.app)
+    async with hub.db.connection() as conn:
+        return web.json_response(
+            await service.get_packet(conn, hub, person, request.match_info["id"])
+        )
+
+
+async def get_paper(request: web.Request) -> web.StreamResponse:
+    person = await caller(request)
+    raw = request.query.get("version")
+    version: int | None = None
+    if raw is not None:
+        if not raw.isdigit():
+            raise ax.BadRequest(f"version must be a whole number, not {raw!r}", where="version")
+        version = int(raw)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        row = await service.open_paper(
+            conn, person, request.match_info["id"], request.match_info["paper"], version
+        )
+    from urllib.parse import quote
+
+    return await ax.stream_blob(
+        request,
+        row["sha256"],
+        row["size"],
+        row["content_type"],
+        **{
+            "Content-Disposition": f"inline; filename*=UTF-8''{quote(row['name'])}",
+            "ETag": f'"{row["sha256"]}"',
+            "X-Axis-Paper-Version": str(row["version"]),
+        },
+    )
+
+
+async def post_attendance(request: web.Request) -> web.Response:
+    person = await caller(request)
+    body = await json_body(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return web.json_response(
+            await service.attendance(conn, person, request.match_info["id"], body)
+        )
+
+
+async def get_reads(request: web.Request) -> web.Response:
+    person = await caller(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return web.json_response(await service.reads(conn, person, request.match_info["id"]))
+
+
+async def post_take_back(request: web.Request) -> web.Response:
+    person = await caller(request)
+    service.secretariat_only(person)
+    body = await json_body(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return web.json_response(
+            await service.take_back(conn, person, request.match_info["id"], body)
+        )
+
+
+async def post_close(request: web.Request) -> web.Response:
+    person = await caller(request)
+    service.secretariat_only(person)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return web.json_response(await service.close(conn, person, request.match_info["id"]))
+
+
+async def get_notifications(request: web.Request) -> web.Response:
+    person = await caller(request)
+    raw = request.query.get("after", "0")
+    if not raw.isdigit():
+        raise ax.BadRequest(
+            f"after must be a notification id (a whole number), not {raw!r}", where="after"
+        )
+    async with ax.hub_of(request.app).db.connection() as conn:
+        items = await service.notifications(conn, person, int(raw))
+    return web.json_response({"items": items})
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/v1/cabinet/sessions", open_session)
+    r.add_get("/v1/cabinet/people", list_people)
+    r.add_get("/v1/cabinet/rules", get_rules)
+    r.add_post("/v1/cabinet/rules", post_rules)
+    r.add_post("/v1/cabinet/files", post_file)
+    r.add_get("/v1/cabinet/notifications", get_notifications)
+    r.add_get("/v1/meetings", list_meetings)
+    r.add_post("/v1/meetings", create_meeting)
+    r.add_get("/v1/meetings/{id}", get_meeting)
+    r.add_post("/v1/meetings/{id}/items", add_item)
+    r.add_post("/v1/meetings/{id}/items/{item}/papers", add_paper)
+    r.add_post("/v1/meetings/{id}/papers/{paper}/versions", add_version)
+    r.add_post("/v1/meetings/{id}/packets", send_packet)
+    r.add_get("/v1/meetings/{id}/packet", get_packet)
+    r.add_get("/v1/meetings/{id}/papers/{paper}", get_paper)
+    r.add_post("/v1/meetings/{id}/attendance", post_attendance)
+    r.add_get("/v1/meetings/{id}/reads", get_reads)
+    r.add_post("/v1/meetings/{id}/take-back", post_take_back)
+    r.add_post("/v1/meetings/{id}/close", post_close)
