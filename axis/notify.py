@@ -12,6 +12,8 @@ import asyncpg
 log = logging.getLogger("axis.notify")
 
 Callback = Callable[[str], None]
+#: How the LISTEN connection shows in pg_stat_activity.
+APPLICATION_NAME = "axis-listen"
 
 
 class Listener:
@@ -38,7 +40,9 @@ class Listener:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self.url)
+                conn = await asyncpg.connect(
+                    self.url, server_settings={"application_name": APPLICATION_NAME}
+                )
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: self._lost(lost))
                 for channel, callback in self.channels.items():

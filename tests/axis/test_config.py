@@ -31,6 +31,9 @@ def test_defaults_point_at_local_services() -> None:
         ("AXIS_LISTEN", "127.0.0.1:99999"),
         ("AXIS_LOG_FORMAT", "xml"),
         ("AXIS_MAX_DOCUMENT_BYTES", "-1"),
+        ("AXIS_TOKEN_CACHE_SECONDS", "-1"),
+        ("AXIS_TOKEN_CACHE_SECONDS", "nan"),
+        ("AXIS_TOKEN_CACHE_SECONDS", "86400"),
     ],
 )
 def test_a_bad_value_names_the_variable(variable: str, value: str) -> None:
