@@ -224,6 +224,7 @@ async def rotate_token(conn: asyncpg.Connection, organ_id: str) -> str:
         if not await repo.set_agency_token(conn, organ_id, hash_token(token)):
             raise NotFound(f"no agency {organ_id} is registered", where="organ_id")
         await repo.audit(conn, "agency_token_rotated", organ_id=organ_id)
+        await repo.notify_agencies_changed(conn, organ_id)
     return token
 
 
@@ -274,6 +275,7 @@ async def add_certificate(conn: asyncpg.Connection, organ_id: str, cert: x509.Ce
         await repo.audit(
             conn, "agency_certificate_added", organ_id=organ_id, details={"fingerprint": fp}
         )
+        await repo.notify_agencies_changed(conn, organ_id)
     return fp
 
 
@@ -287,3 +289,4 @@ async def remove_certificate(conn: asyncpg.Connection, organ_id: str, fingerprin
             organ_id=organ_id,
             details={"fingerprint": fingerprint},
         )
+        await repo.notify_agencies_changed(conn, organ_id)

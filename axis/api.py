@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
 
 from aiohttp import web
@@ -23,7 +22,6 @@ class BlobMissing(AxisError):
 
 
 HUB = web.AppKey("hub", Hub)
-_TOKEN_CACHE_SECONDS = 5.0
 
 
 async def caller(request: web.Request) -> Agency:
@@ -40,11 +38,11 @@ async def caller(request: web.Request) -> Agency:
         raise Unauthorized("the API token is not valid", where="Authorization")
     hub = request.app[HUB]
     cache = hub.token_cache
-    hit = cache.get(token)
-    now = time.monotonic()
-    if hit is not None and hit[0] > now:
-        check_client_certificate(request, hit[1])
-        return hit[1]
+    cached = cache.get(token)
+    if cached is not None:
+        check_client_certificate(request, cached)
+        return cached
+    generation = cache.generation
     async with hub.db.connection() as conn:
         agency = await agencies.by_token(conn, token)
     if agency is None:
@@ -52,9 +50,7 @@ async def caller(request: web.Request) -> Agency:
     if not agency.active:
         raise Unauthorized(f"agency {agency.organ_id} is disabled", where="Authorization")
     check_client_certificate(request, agency)
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[token] = (now + _TOKEN_CACHE_SECONDS, agency)
+    cache.put(token, agency, generation)
     return agency
 
 
@@ -209,7 +205,9 @@ async def get_proof(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     row = await delivery.document_for(hub, agency, request.match_info["id"])
     policy = CheckpointPolicy.from_config(hub.config)
-    return web.json_response(await audit_proof(hub.db, hub.seal, policy, row["id"]))
+    return web.json_response(
+        await audit_proof(hub.db, hub.seal, policy, row["id"], viewer=agency.organ_id)
+    )
 
 
 async def get_inbox(request: web.Request) -> web.Response:

@@ -18,7 +18,7 @@ from axis.broker import Broker, BrokerUnavailable
 from axis.config import Config
 from axis.dispatch import Dispatcher
 from axis.errors import AxisError
-from axis.hub import Hub, load_seal, load_trust
+from axis.hub import Hub, TokenCache, load_seal, load_trust
 from axis.logs import request_id_var
 from axis.notify import Listener
 from axis.overdue import OverdueWatch
@@ -181,20 +181,32 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         trust_dir=load_trust(config.trust_dir),
         seal=load_seal(config.seal_dir),
         names=Names(config.queue_prefix),
+        token_cache=TokenCache(config.token_cache_seconds),
     )
     app[HUB] = hub
     relay = Relay(db, broker, hub.names)
     dispatcher = Dispatcher(hub)
     chainer = Chainer(db, hub.seal, CheckpointPolicy.from_config(config))
+    live = app[pages.LIVE]
+
+    def agency_changed(organ_id: str) -> None:
+        # Sent when a change to an agency commits, by whichever process made it.
+        hub.token_cache.agency_changed(organ_id)
+        live.agency_changed(organ_id)
+        hub.inbox.wake(organ_id)
+        dispatcher.agencies_changed(organ_id)
+
     listener = Listener(
         config.database_url,
         {
             repo.INBOX_CHANNEL: hub.inbox.wake,
             repo.OUTBOX_CHANNEL: relay.wake,
-            repo.AGENCY_CHANNEL: dispatcher.agencies_changed,
+            repo.AGENCY_CHANNEL: agency_changed,
             repo.AUDIT_CHANNEL: chainer.wake,
-            repo.EVENTS_CHANNEL: app[pages.LIVE].publish,
+            repo.EVENTS_CHANNEL: live.publish,
+            repo.SESSIONS_CHANNEL: live.sessions_ended,
         },
+        on_lost=[hub.token_cache.listen_lost],
     )
     listener.start()
     relay.start()

@@ -10,7 +10,10 @@ Hashes (hex, lower case), so that anyone can recompute them without this code:
 
 An entry's hash thus depends only on the previous hash and its own content hash, so a proof can
 show the links between an agency's entries and a sealed checkpoint without revealing the content
-of other agencies' entries.
+of other agencies' entries. A recipient's proof of a letter gives the entries about the other
+recipients (their deliveries, acknowledgements, statuses) the same way: hashes only, marked
+"redacted"; they still chain, so the proof checks offline, but only the visible ones are checked
+against their content.
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ CHANNEL = repo.AUDIT_CHANNEL
 GENESIS = "0" * 64
 CHECKPOINT_TYPE = "axis.audit.checkpoint"
 PROOF_TYPE = "axis.audit.proof"
-PROOF_VERSION = 1
+PROOF_VERSION = 2
+#: Version 1 had no redacted entries; its proofs still check.
+PROOF_VERSIONS = (1, 2)
 BATCH = 500
 _PAGE = 2000
 # Transaction-level advisory lock: only one chainer in the cluster extends the chain at a time,
@@ -550,10 +555,52 @@ def _checkpoint_problem(
 # ---------------------------------------------------------------- proofs
 
 
-async def build_proof(conn: asyncpg.Connection, document_id: uuid.UUID) -> dict[str, Any] | None:
+def _concerns(
+    row: asyncpg.Record, viewer: str, sender: str | None, own_deliveries: set[uuid.UUID]
+) -> bool:
+    """Whether a recipient `viewer` may read an entry about the letter: the sender's own
+    entries (acceptance, recall) and those about the viewer's delivery, not the other recipients'."""
+    if row["delivery_id"] is not None:
+        return bool(row["delivery_id"] in own_deliveries)
+    return row["organ_id"] in (viewer, sender, None)
+
+
+def _proof_entry(row: asyncpg.Record, visible: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "chain_seq": row["chain_seq"],
+        "prev_hash": row["prev_hash"],
+        "content_hash": row["content_hash"],
+        "hash": row["hash"],
+    }
+    if visible:
+        entry["content"] = entry_content(row)
+    else:
+        entry["redacted"] = True
+    return entry
+
+
+async def build_proof(
+    conn: asyncpg.Connection, document_id: uuid.UUID, viewer: str | None = None
+) -> dict[str, Any] | None:
     """The entries about a document and, for each, the links up to a sealed checkpoint that
-    covers it; None while some entry is not yet chained or covered."""
+    covers it; None while some entry is not yet chained or covered.
+
+    `viewer` is the agency asking: its sender (or the operator, None) sees every entry; a
+    recipient sees the sender's entries and its own, the other recipients' as hashes only."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        sender = await conn.fetchval("SELECT sender FROM documents WHERE id = $1", document_id)
+        own_deliveries: set[uuid.UUID] = set()
+        role = "operator"
+        if viewer is not None:
+            role = "sender" if viewer == sender else "recipient"
+            own_deliveries = {
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM deliveries WHERE document_id = $1 AND recipient = $2",
+                    document_id,
+                    viewer,
+                )
+            }
         rows = await conn.fetch(
             "SELECT id, at, event, organ_id, document_id, delivery_id, details, chain_seq, prev_hash, content_hash, hash FROM audit_events WHERE document_id = $1"
             " ORDER BY chain_seq NULLS LAST, id",
@@ -598,14 +645,12 @@ async def build_proof(conn: asyncpg.Connection, document_id: uuid.UUID) -> dict[
             "hash": "SHA-256 of the ASCII text prev_hash + content_hash",
             "genesis": GENESIS,
         },
+        "view": {"role": role, "organ_id": viewer},
         "entries": [
-            {
-                "chain_seq": r["chain_seq"],
-                "prev_hash": r["prev_hash"],
-                "content_hash": r["content_hash"],
-                "hash": r["hash"],
-                "content": entry_content(r),
-            }
+            _proof_entry(
+                r,
+                role != "recipient" or _concerns(r, str(viewer), sender, own_deliveries),
+            )
             for r in rows
         ],
         "segments": segments,
@@ -613,13 +658,18 @@ async def build_proof(conn: asyncpg.Connection, document_id: uuid.UUID) -> dict[
 
 
 async def proof(
-    db: Database, seal: signing.Seal, policy: CheckpointPolicy, document_id: uuid.UUID
+    db: Database,
+    seal: signing.Seal,
+    policy: CheckpointPolicy,
+    document_id: uuid.UUID,
+    viewer: str | None = None,
 ) -> dict[str, Any]:
-    """A proof for `document_id`; when its latest entries are not covered yet, chains them and
-    seals a checkpoint on the spot rather than making the agency wait for the next one."""
+    """A proof for `document_id` as `viewer` may see it (see build_proof); when its latest
+    entries are not covered yet, chains them and seals a checkpoint on the spot rather than
+    making the agency wait for the next one."""
     for _ in range(3):
         async with db.connection() as conn:
-            built = await build_proof(conn, document_id)
+            built = await build_proof(conn, document_id, viewer)
             if built is not None:
                 return built
             await catch_up(conn, seal, policy)
@@ -635,6 +685,7 @@ class ProofCheck:
     message: str
     document_id: str | None = None
     entries: int = 0
+    redacted: int = 0
     checkpoints: list[dict[str, Any]] | None = None
     seal_subject: str | None = None
     seal_fingerprint: str | None = None
@@ -659,12 +710,14 @@ def _check_proof(
 
     if not isinstance(doc, dict) or doc.get("type") != PROOF_TYPE:
         return bad(f"this is not an audit proof (type {PROOF_TYPE!r} expected)")
-    if doc.get("version") != PROOF_VERSION:
+    if doc.get("version") not in PROOF_VERSIONS:
         return bad(f"unknown proof version {doc.get('version')!r}")
     document_id = str(doc["document_id"])
     entries = doc["entries"]
-    if not entries:
-        return bad("the proof holds no entry")
+    if not isinstance(entries, list):
+        return bad("the proof's entries are not a list")
+    if not any(isinstance(e, dict) and e.get("redacted") is not True for e in entries):
+        return bad("the proof holds no entry with its content")
 
     links: dict[int, dict[str, Any]] = {}
     checkpoints: list[dict[str, Any]] = []
@@ -703,18 +756,30 @@ def _check_proof(
             {"chain_seq": payload["chain_seq"], "hash": payload["hash"], "at": payload.get("at")}
         )
 
+    redacted = 0
     for entry in entries:
-        content = entry["content"]
         seq = int(entry["chain_seq"])
-        name = f"entry {content.get('id')} (chain {seq}, event {content.get('event')})"
-        if str(content.get("document_id")) != document_id:
-            return bad(f"{name} is about another document than {document_id}")
-        digest = content_hash(content)
-        if (
-            digest != entry["content_hash"]
-            or link_hash(str(entry["prev_hash"]), digest) != entry["hash"]
-        ):
-            return bad(f"{name} was altered: its hash does not match its content")
+        if entry.get("redacted") is True:
+            # Another recipient's entry: no content to check, only that it is a link of the chain.
+            if doc["version"] < 2:
+                return bad(f"chain {seq}: a version {doc['version']} proof has no redacted entries")
+            if "content" in entry:
+                return bad(f"chain {seq}: a redacted entry carries content")
+            redacted += 1
+            name = f"redacted entry (chain {seq})"
+            if link_hash(str(entry["prev_hash"]), str(entry["content_hash"])) != entry["hash"]:
+                return bad(f"{name} was altered: its hash does not follow from its hashes")
+        else:
+            content = entry["content"]
+            name = f"entry {content.get('id')} (chain {seq}, event {content.get('event')})"
+            if str(content.get("document_id")) != document_id:
+                return bad(f"{name} is about another document than {document_id}")
+            digest = content_hash(content)
+            if (
+                digest != entry["content_hash"]
+                or link_hash(str(entry["prev_hash"]), digest) != entry["hash"]
+            ):
+                return bad(f"{name} was altered: its hash does not match its content")
         link = links.get(seq)
         if link is None:
             return bad(f"{name} is not covered by any checkpoint in the proof")
@@ -726,10 +791,16 @@ def _check_proof(
             return bad(f"{name} differs from the chain the checkpoint seals")
 
     last_cp = checkpoints[-1]
+    hidden = (
+        f" (and {redacted} entr{'y' if redacted == 1 else 'ies'} about other recipients, shown "
+        "as hashes only and checked as links of the chain)"
+        if redacted
+        else ""
+    )
     return ProofCheck(
         True,
-        f"{len(entries)} entries about document {document_id} are in the audit chain sealed at "
-        f"chain {last_cp['chain_seq']} ({last_cp['at']}) by {subject}"
+        f"{len(entries) - redacted} entries about document {document_id}{hidden} are in the audit "
+        f"chain sealed at chain {last_cp['chain_seq']} ({last_cp['at']}) by {subject}"
         + (
             ""
             if pinned
@@ -737,7 +808,8 @@ def _check_proof(
             "with the axis's certificate to pin it"
         ),
         document_id,
-        len(entries),
+        len(entries) - redacted,
+        redacted,
         checkpoints,
         subject,
         fp,

@@ -34,6 +34,9 @@ DEFAULTS: dict[str, str] = {
     "AXIS_PUSH_TIMEOUT": "30",
     # A delivery not acknowledged within this many seconds is overdue (one working day by default).
     "AXIS_ACK_OVERDUE_SECONDS": "86400",
+    # The longest a hub answers from memory for an agency's token (0: never); a change to the
+    # agency (disabled, token rotated, certificate removed) drops it on every hub at once anyway.
+    "AXIS_TOKEN_CACHE_SECONDS": "5",
     # Serve HTTPS itself (both set); with a client CA, agencies must also present their certificate.
     "AXIS_TLS_CERT": "",
     "AXIS_TLS_KEY": "",
@@ -84,6 +87,7 @@ class Config:
     secret_key: str = ""
     cert_organ_fields: tuple[str, ...] = DEFAULT_PLACES
     cabinet_organ: str = ""
+    token_cache_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -149,6 +153,7 @@ class Config:
             secret_key=_secret_key(values["AXIS_SECRET_KEY"]),
             cert_organ_fields=cert_organ_fields(values["AXIS_CERT_ORGAN_FIELDS"]),
             cabinet_organ=values["AXIS_CABINET_ORGAN"].strip(),
+            token_cache_seconds=_cache_seconds(values, "AXIS_TOKEN_CACHE_SECONDS"),
         )
         if bool(cfg.tls_cert) != bool(cfg.tls_key):
             raise ConfigError("AXIS_TLS_CERT", "AXIS_TLS_CERT and AXIS_TLS_KEY go together")
@@ -260,6 +265,18 @@ def _positive_float(values: Mapping[str, str], name: str) -> float:
     except ValueError:
         raise ConfigError(
             name, f"must be a positive number of seconds, not {values[name]!r}"
+        ) from None
+    return number
+
+
+def _cache_seconds(values: Mapping[str, str], name: str) -> float:
+    try:
+        number = float(values[name])
+        if not 0 <= number <= 3600:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            name, f"must be a number of seconds from 0 to 3600, not {values[name]!r}"
         ) from None
     return number
 

@@ -15,7 +15,7 @@ import asyncpg
 import edoc
 from axis import metrics, repo
 from axis.agencies import Agency
-from axis.errors import BadRequest, NotFound
+from axis.errors import BadRequest, NotFound, Unauthorized
 from axis.hub import Hub
 from axis.ids import uuid7
 from axis.ingest import insert_deliveries
@@ -100,9 +100,13 @@ async def inbox(
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
+        woken = False
         while True:
             event.clear()
             async with hub.db.connection() as conn:
+                if woken:
+                    # The agency may have been disabled or its token rotated while this call waited.
+                    await _still_authorized(conn, agency)
                 rows = await conn.fetch(
                     _ITEM
                     + " WHERE d.recipient = $1 AND d.state = 'available' ORDER BY d.seq LIMIT $2",
@@ -114,8 +118,19 @@ async def inbox(
                 return [item_json(r) for r in rows]
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
+            woken = True
     finally:
         hub.inbox.unregister(agency.organ_id, event)
+
+
+async def _still_authorized(conn: asyncpg.Connection, agency: Agency) -> None:
+    row = await conn.fetchrow(
+        "SELECT active, token_hash FROM agencies WHERE organ_id = $1", agency.organ_id
+    )
+    if row is None or row["token_hash"] != agency.token_hash:
+        raise Unauthorized("the API token is not valid", where="Authorization")
+    if not row["active"]:
+        raise Unauthorized(f"agency {agency.organ_id} is disabled", where="Authorization")
 
 
 async def deliveries(

@@ -45,6 +45,62 @@ class InboxWaiters:
             event.set()
 
 
+class TokenCache:
+    """Agencies by API token, kept for at most `lifetime` seconds to spare a query per call.
+
+    Every hub process LISTENs for agency changes (`axis_agencies`, sent when the change commits,
+    whoever made it: the CLI, /vdxp, another hub) and drops the agency's entries at once; after
+    the LISTEN connection was lost nothing is served from memory until it is back, when the whole
+    cache is dropped (a change may have been missed meanwhile). A lookup that began before a
+    change is never cached after it (the generation counter)."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, lifetime: float) -> None:
+        self.lifetime = lifetime
+        self.generation = 0
+        #: True while the LISTEN connection is up: only then can a change reach us in time.
+        self.listening = False
+        self._entries: dict[str, tuple[float, Agency]] = {}
+
+    def get(self, token: str) -> Agency | None:
+        if not self.listening:
+            return None
+        hit = self._entries.get(token)
+        if hit is None:
+            return None
+        if hit[0] <= time.monotonic():
+            self._entries.pop(token, None)
+            return None
+        return hit[1]
+
+    def put(self, token: str, agency: Agency, generation: int) -> None:
+        """Keep `agency`, read from the database while the cache was at `generation`."""
+        if not self.listening or generation != self.generation or self.lifetime <= 0:
+            return
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[token] = (time.monotonic() + self.lifetime, agency)
+
+    def agency_changed(self, organ_id: str) -> None:
+        """The Listener's callback: an organ id, or "*" once (re)connected (anything may have changed)."""
+        self.generation += 1
+        if organ_id == "*":
+            self._entries.clear()
+            self.listening = True
+            return
+        for token in [t for t, (_, a) in self._entries.items() if a.organ_id == organ_id]:
+            del self._entries[token]
+
+    def listen_lost(self) -> None:
+        self.listening = False
+        self.generation += 1
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 @dataclass
 class Hub:
     config: Config
@@ -55,8 +111,7 @@ class Hub:
     seal: signing.Seal
     names: Names
     inbox: InboxWaiters = field(default_factory=InboxWaiters)
-    #: token -> (expiry on the monotonic clock, agency): spares a query per call for a few seconds.
-    token_cache: dict[str, tuple[float, Agency]] = field(default_factory=dict)
+    token_cache: TokenCache = field(default_factory=lambda: TokenCache(5.0))
 
     @property
     def trust(self) -> signing.TrustStore:

@@ -12,14 +12,24 @@ import asyncpg
 log = logging.getLogger("axis.notify")
 
 Callback = Callable[[str], None]
+#: How the LISTEN connection shows in pg_stat_activity.
+APPLICATION_NAME = "axis-listen"
 
 
 class Listener:
-    """Calls back on notifications; after a reconnect every callback gets "*" (something may be missed)."""
+    """Calls back on notifications; after a reconnect every callback gets "*" (something may be
+    missed). `on_lost` callbacks run as soon as the connection is known to be gone, for whoever
+    must stop trusting what it keeps in memory until the "*" comes."""
 
-    def __init__(self, url: str, channels: dict[str, Callback]) -> None:
+    def __init__(
+        self,
+        url: str,
+        channels: dict[str, Callback],
+        on_lost: list[Callable[[], None]] | None = None,
+    ) -> None:
         self.url = url
         self.channels = channels
+        self.on_lost = on_lost or []
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -30,9 +40,11 @@ class Listener:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self.url)
+                conn = await asyncpg.connect(
+                    self.url, server_settings={"application_name": APPLICATION_NAME}
+                )
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                conn.add_termination_listener(lambda _c, lost=lost: self._lost(lost))
                 for channel, callback in self.channels.items():
                     await conn.add_listener(channel, self._adapter(callback))
                 for callback in self.channels.values():
@@ -53,11 +65,19 @@ class Listener:
                     f"{type(exc).__name__}: {exc}",
                 )
             finally:
+                for lost_callback in self.on_lost:
+                    lost_callback()
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(Exception):
                         await conn.close(timeout=2)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 15.0)
+
+    def _lost(self, lost: asyncio.Event) -> None:
+        # Called by asyncpg the moment the connection ends: tell at once, before any reconnect.
+        lost.set()
+        for callback in self.on_lost:
+            callback()
 
     @staticmethod
     def _adapter(callback: Callback) -> Callable[..., None]:

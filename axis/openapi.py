@@ -479,31 +479,53 @@ _PROOF = {
     "required": ["type", "version", "document_id", "entries", "segments"],
     "properties": {
         "type": {"type": "string", "enum": ["axis.audit.proof"]},
-        "version": {"type": "integer", "enum": [1]},
+        "version": {"type": "integer", "enum": [2]},
         "document_id": _ID,
         "hashing": {"type": "object", "description": "How the hashes are made, in words"},
+        "view": {
+            "type": "object",
+            "description": "Whose proof this is: the sender (and the operator) see every entry; "
+            "a recipient sees the sender's entries and its own, the other recipients' as hashes only",
+            "properties": {
+                "role": {"type": "string", "enum": ["sender", "recipient", "operator"]},
+                "organ_id": {"type": ["string", "null"]},
+            },
+        },
         "entries": {
             "type": "array",
-            "description": "Every audit entry about the letter, oldest first, with its content",
+            "description": "Every audit entry about the letter, oldest first: with its content, or "
+            "(another recipient's, in a recipient's proof) redacted to its hashes, which still chain",
             "items": {
-                "type": "object",
-                "required": [*_LINK_FIELDS, "content"],
-                "properties": {
-                    **_LINK_FIELDS,
-                    "content": {
+                "oneOf": [
+                    {
                         "type": "object",
-                        "required": ["id", "at", "event", "details"],
+                        "required": [*_LINK_FIELDS, "content"],
                         "properties": {
-                            "id": {"type": "integer"},
-                            "at": _DT,
-                            "event": {"type": "string", "example": "acknowledged"},
-                            "organ_id": {"type": ["string", "null"]},
-                            "document_id": {"type": ["string", "null"], "format": "uuid"},
-                            "delivery_id": {"type": ["string", "null"], "format": "uuid"},
-                            "details": {"type": "object"},
+                            **_LINK_FIELDS,
+                            "content": {
+                                "type": "object",
+                                "required": ["id", "at", "event", "details"],
+                                "properties": {
+                                    "id": {"type": "integer"},
+                                    "at": _DT,
+                                    "event": {"type": "string", "example": "acknowledged"},
+                                    "organ_id": {"type": ["string", "null"]},
+                                    "document_id": {"type": ["string", "null"], "format": "uuid"},
+                                    "delivery_id": {"type": ["string", "null"], "format": "uuid"},
+                                    "details": {"type": "object"},
+                                },
+                            },
                         },
                     },
-                },
+                    {
+                        "type": "object",
+                        "required": [*_LINK_FIELDS, "redacted"],
+                        "properties": {
+                            **_LINK_FIELDS,
+                            "redacted": {"type": "boolean", "enum": [True]},
+                        },
+                    },
+                ],
             },
         },
         "segments": {
@@ -750,6 +772,8 @@ def document() -> dict[str, Any]:
                     "summary": "The audit log's entries about a letter and a sealed checkpoint that covers them (sender and recipients)",
                     "description": "Each entry carries the hash of the one before it; the links lead to a checkpoint "
                     "the axis sealed, chained and sealed on the spot when the latest entries are not covered yet. "
+                    "The sender sees every entry; a recipient sees the sender's and its own, the other "
+                    "recipients' only as their hashes (`redacted`). "
                     "Check the file offline with `axis audit check-proof`.",
                     "operationId": "getProof",
                     "parameters": [_PATH_ID],

@@ -16,6 +16,9 @@ OUTBOX_CHANNEL = "axis_outbox"
 AUDIT_CHANNEL = "axis_audit"
 #: NOTIFY with a document id whenever something about it is audited (trigger in 0004_users.sql).
 EVENTS_CHANNEL = "axis_events"
+#: NOTIFY with the SHA-256 of a clerk's session token when that session ends (logout, user
+#: disabled, new password): every hub ends the live streams opened with it.
+SESSIONS_CHANNEL = "axis_sessions"
 
 # ---------------------------------------------------------------- agencies
 
@@ -158,7 +161,20 @@ async def set_agency_webhook(
 
 
 async def notify_agencies_changed(conn: asyncpg.Connection, organ_id: str) -> None:
+    """Every hub drops what it keeps about the agency (cached token, certificates, clerks' live
+    streams). Called in the changing transaction, so the notice goes out when the change commits
+    (and never for a change rolled back); agency changes are rare, never on a hot write path."""
     await conn.execute("SELECT pg_notify($1, $2)", AGENCY_CHANNEL, organ_id)
+
+
+async def notify_sessions_ended(conn: asyncpg.Connection, token_hashes: Sequence[str]) -> None:
+    """Every hub ends the live streams of these sessions (delivered when the caller commits)."""
+    if token_hashes:
+        await conn.execute(
+            "SELECT pg_notify($1, h) FROM unnest($2::text[]) AS h",
+            SESSIONS_CHANNEL,
+            list(token_hashes),
+        )
 
 
 # ---------------------------------------------------------------- audit

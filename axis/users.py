@@ -209,7 +209,7 @@ async def set_password(conn: asyncpg.Connection, login: str, password: str) -> N
         )
         if user_id is None:
             raise NotFound(f"no user {login!r}", where="login")
-        await conn.execute("DELETE FROM user_sessions WHERE user_id = $1", user_id)
+        await _end_sessions(conn, user_id)
         await conn.execute("DELETE FROM login_failures WHERE login = lower($1)", login)
         await repo.audit(conn, "user_password_set", details={"login": login})
 
@@ -224,10 +224,19 @@ async def set_active(conn: asyncpg.Connection, login: str, active: bool) -> None
         if user_id is None:
             raise NotFound(f"no user {login!r}", where="login")
         if not active:
-            await conn.execute("DELETE FROM user_sessions WHERE user_id = $1", user_id)
+            await _end_sessions(conn, user_id)
         await repo.audit(
             conn, "user_enabled" if active else "user_disabled", details={"login": login}
         )
+
+
+async def _end_sessions(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
+    """In the caller's transaction: the user's sessions end, and at commit every hub closes the
+    live streams opened with them."""
+    ended = await conn.fetch(
+        "DELETE FROM user_sessions WHERE user_id = $1 RETURNING token_hash", user_id
+    )
+    await repo.notify_sessions_ended(conn, [r["token_hash"] for r in ended])
 
 
 # ---------------------------------------------------------------- logging in
@@ -338,8 +347,18 @@ async def session_user(
     return _user(row), Session(token, row["csrf_token"], row["expires_at"])
 
 
+def session_key(token: str) -> str:
+    """What the axis stores of a session token, and names it by in the `axis_sessions` notices."""
+    return _sha256(token)
+
+
 async def close_session(conn: asyncpg.Connection, token: str) -> None:
-    await conn.execute("DELETE FROM user_sessions WHERE token_hash = $1", _sha256(token))
+    """Log out: the session ends, and (at commit) so do its live streams on every hub."""
+    async with conn.transaction():
+        ended = await conn.fetch(
+            "DELETE FROM user_sessions WHERE token_hash = $1 RETURNING token_hash", _sha256(token)
+        )
+        await repo.notify_sessions_ended(conn, [r["token_hash"] for r in ended])
 
 
 def same_token(expected: str, given: str) -> bool:

@@ -340,7 +340,11 @@ async def letter(request: web.Request) -> web.StreamResponse:
 
 
 async def letter_events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: the letter's timeline, rendered again whenever the letter changes."""
+    """Server-sent events: the letter's timeline, rendered again whenever the letter changes.
+
+    The stream ends (with an `ended` event) as soon as its session does: logout, the user or the
+    agency disabled, a new password, on whichever hub process it happened (a NOTIFY wakes the
+    stream, which asks the database); every heartbeat asks too, in case a notice was missed."""
     clerk = clerk_of(request)
     hub = hub_of(request)
     letter_id = request.match_info["id"]
@@ -351,8 +355,16 @@ async def letter_events(request: web.Request) -> web.StreamResponse:
         view = await letter_view(hub, clerk, letter_id)
         return env.get_template("_timeline.html").render(**view)
 
+    async def session_alive() -> bool:
+        async with hub.db.connection() as conn:
+            return await users.session_user(conn, clerk.session.token) is not None
+
     # Subscribed before the first rendering, so a change in between is not missed.
-    sub = live.subscribe(str(delivery.parse_id(letter_id, "document")))
+    sub = live.subscribe(
+        str(delivery.parse_id(letter_id, "document")),
+        users.session_key(clerk.session.token),
+        clerk.agency.organ_id,
+    )
     try:
         first = await fragment()  # refuses a letter the clerk may not see, before streaming
     except BaseException:
@@ -374,9 +386,20 @@ async def letter_events(request: web.Request) -> web.StreamResponse:
             if html is not None and html != last:
                 await response.write(_sse("timeline", html))
                 last = html
-            if await sub.wait(HEARTBEAT):
-                if live.closing:
+            fired = await sub.wait(HEARTBEAT)
+            if live.closing:
+                break
+            if sub.recheck or not fired:
+                sub.recheck = False
+                if not await session_alive():
+                    log.info(
+                        "event=live_stream_end document_id=%s login=%s reason=session_ended",
+                        letter_id,
+                        clerk.user.login,
+                    )
+                    await response.write(_sse("ended", "session"))
                     break
+            if fired:
                 html = await fragment()
             else:
                 html = None

@@ -473,3 +473,151 @@ async def test_tampering_with_any_part_of_the_proof_makes_it_fail(
     impostor = signing.Seal.generate(tmp_path / "impostor", "Không phải trục")
     result = audit.check_proof(proved["proof"], impostor.certificate)
     assert not result.ok and "another certificate" in result.message
+
+
+# -- what each party's proof shows ---------------------------------------------------------------
+
+
+@pytest.fixture
+async def two_recipients(
+    hub_config, client_for, db: asyncpg.Connection, world: World
+) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """A letter from G22 to H41 and H29: both take it, H29 also reports 03 (accepted)."""
+    g22 = await world.register(db, "000.00.00.G22", "Văn phòng Chính phủ")
+    h41 = await world.register(db, "000.00.00.H41", "UBND tỉnh Nghệ An")
+    h29 = await world.register(db, "000.00.00.H29", "UBND Thành phố Hồ Chí Minh")
+    client = await client_for(hub_config)
+    letter = world.letter(g22, [h41, h29])
+    sent = await client.post("/v1/documents", data=letter, headers=g22.auth)
+    assert sent.status == 202, await sent.text()
+    document_id = (await sent.json())["document_id"]
+    for recipient in (h41, h29):
+
+        async def inbox(recipient: Any = recipient) -> list[dict[str, Any]]:
+            resp = await client.get("/v1/inbox", params={"wait": "5"}, headers=recipient.auth)
+            return [i for i in (await resp.json())["items"] if i["document_id"] == document_id]
+
+        item = (await wait_for(inbox))[0]
+        acked = await client.post(
+            f"/v1/deliveries/{item['delivery_id']}/ack", headers=recipient.auth
+        )
+        assert acked.status == 200
+    status = await client.post(
+        f"/v1/documents/{document_id}/status",
+        data=world.status(h29, letter, "03"),
+        headers=h29.auth,
+    )
+    assert status.status == 202, await status.text()
+    proofs = {}
+    for agency in (g22, h41, h29):
+        resp = await client.get(f"/v1/documents/{document_id}/proof", headers=agency.auth)
+        assert resp.status == 200, await resp.text()
+        proofs[agency.organ_id] = await resp.json()
+    return {
+        "document_id": document_id,
+        "proofs": proofs,
+        "seal_cert": str(hub_config.seal_dir / "seal.crt"),
+    }
+
+
+def _shown(proof: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [
+        (e["content"]["event"], e["content"]["organ_id"])
+        for e in proof["entries"]
+        if "content" in e
+    ]
+
+
+async def test_the_sender_sees_every_recipients_entries_in_its_proof(
+    two_recipients: dict[str, Any],
+) -> None:
+    proof = two_recipients["proofs"]["000.00.00.G22"]
+    assert proof["view"] == {"role": "sender", "organ_id": "000.00.00.G22"}
+    assert not any(e.get("redacted") for e in proof["entries"])
+    shown = _shown(proof)
+    for organ in ("000.00.00.H41", "000.00.00.H29"):
+        assert ("delivered", organ) in shown and ("acknowledged", organ) in shown
+    assert ("status", "000.00.00.H29") in shown
+    result = audit.check_proof(proof, signing.load_certificates(two_recipients["seal_cert"])[0])
+    assert result.ok, result.message
+    assert result.redacted == 0 and result.entries == len(proof["entries"])
+
+
+async def test_a_recipient_sees_its_own_delivery_and_the_acceptance_and_others_only_as_hashes(
+    two_recipients: dict[str, Any],
+) -> None:
+    full = two_recipients["proofs"]["000.00.00.G22"]
+    mine = two_recipients["proofs"]["000.00.00.H41"]
+    assert mine["view"] == {"role": "recipient", "organ_id": "000.00.00.H41"}
+    shown = _shown(mine)
+    assert shown[0] == ("accepted", "000.00.00.G22")
+    assert {organ for _, organ in shown} == {"000.00.00.G22", "000.00.00.H41"}
+    assert ("delivered", "000.00.00.H41") in shown and ("acknowledged", "000.00.00.H41") in shown
+    # H29's delivery, acknowledgement and status are there, in place, as their hashes only.
+    hidden = [e for e in mine["entries"] if e.get("redacted")]
+    assert len(hidden) >= 3
+    assert all(
+        set(e) == {"chain_seq", "prev_hash", "content_hash", "hash", "redacted"} for e in hidden
+    )
+    by_seq = {e["chain_seq"]: e for e in full["entries"]}
+    assert [e["chain_seq"] for e in mine["entries"]] == [e["chain_seq"] for e in full["entries"]]
+    for entry in hidden:
+        assert by_seq[entry["chain_seq"]]["content"]["organ_id"] == "000.00.00.H29"
+        assert entry["hash"] == by_seq[entry["chain_seq"]]["hash"]
+    # Nothing of H29's entries leaks: its delivery id and its status appear nowhere in H41's view.
+    h29_delivery = next(
+        e["content"]["delivery_id"]
+        for e in full["entries"]
+        if e["content"]["organ_id"] == "000.00.00.H29" and e["content"]["delivery_id"]
+    )
+    assert h29_delivery not in json.dumps(mine["entries"])
+    assert '"status_code": "03"' in json.dumps(full["entries"])
+    assert '"status_code": "03"' not in json.dumps(mine["entries"])
+    # The same sealed checkpoints as the sender's: the redacted proof checks against them.
+    assert mine["segments"] == full["segments"]
+    result = audit.check_proof(mine, signing.load_certificates(two_recipients["seal_cert"])[0])
+    assert result.ok, result.message
+    assert result.redacted == len(hidden) and result.entries == len(shown)
+    assert f"{len(hidden)} entries about other recipients" in result.message
+    # H29 sees the mirror image: its own entries, H41's as hashes.
+    theirs = two_recipients["proofs"]["000.00.00.H29"]
+    assert {organ for _, organ in _shown(theirs)} == {"000.00.00.G22", "000.00.00.H29"}
+    assert audit.check_proof(theirs, signing.load_certificates(two_recipients["seal_cert"])[0]).ok
+
+
+async def test_axis_audit_check_proof_passes_a_redacted_proof_and_fails_when_a_hidden_hash_changes(
+    two_recipients: dict[str, Any], tmp_path: Path
+) -> None:
+    mine = two_recipients["proofs"]["000.00.00.H41"]
+    path = tmp_path / "proof.json"
+    env = {"AXIS_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}  # offline: no database
+    cert = two_recipients["seal_cert"]
+    path.write_text(json.dumps(mine, ensure_ascii=False), encoding="utf-8")
+    code, out, err = await axis("audit", "check-proof", str(path), "--seal-cert", cert, env=env)
+    assert code == 0, err
+    assert json.loads(out)["ok"] is True and json.loads(out)["redacted"] >= 3
+
+    hidden = next(i for i, e in enumerate(mine["entries"]) if e.get("redacted"))
+    seq = mine["entries"][hidden]["chain_seq"]
+    for field in ("content_hash", "hash", "prev_hash"):
+        tampered = copy.deepcopy(mine)
+        tampered["entries"][hidden][field] = "a" * 64
+        path.write_text(json.dumps(tampered, ensure_ascii=False), encoding="utf-8")
+        code, _, err = await axis("audit", "check-proof", str(path), "--seal-cert", cert, env=env)
+        assert code == 1, field
+        assert f"redacted entry (chain {seq})" in err, err
+    # Recomputing the entry's hash from a forged content hash does not help: the chain breaks.
+    tampered = copy.deepcopy(mine)
+    entry = tampered["entries"][hidden]
+    entry["content_hash"] = "b" * 64
+    entry["hash"] = audit.link_hash(entry["prev_hash"], entry["content_hash"])
+    result = audit.check_proof(tampered, signing.load_certificates(cert)[0])
+    assert not result.ok and "differs from the chain the checkpoint seals" in result.message
+    # Content slipped into a redacted entry, or a proof of nothing but hashes, is refused too.
+    tampered = copy.deepcopy(mine)
+    tampered["entries"][hidden]["content"] = {"event": "forged"}
+    assert not audit.check_proof(tampered, signing.load_certificates(cert)[0]).ok
+    tampered = copy.deepcopy(mine)
+    tampered["entries"] = [e for e in tampered["entries"] if e.get("redacted")]
+    result = audit.check_proof(tampered, signing.load_certificates(cert)[0])
+    assert not result.ok and "no entry with its content" in result.message

@@ -33,6 +33,9 @@ def test_defaults_point_at_local_services() -> None:
         ("AXIS_MAX_DOCUMENT_BYTES", "-1"),
         ("AXIS_CERT_ORGAN_FIELDS", "uid,cn"),
         ("AXIS_CERT_ORGAN_FIELDS", ","),
+        ("AXIS_TOKEN_CACHE_SECONDS", "-1"),
+        ("AXIS_TOKEN_CACHE_SECONDS", "nan"),
+        ("AXIS_TOKEN_CACHE_SECONDS", "86400"),
     ],
 )
 def test_a_bad_value_names_the_variable(variable: str, value: str) -> None:

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+import signing
+from axis import agencies
 from axis.app import create_app
 from axis.server import tls_context
 from tests.support.waiting import wait_for
@@ -63,7 +65,14 @@ def client_context(server_cert: Path, agency: WorldAgency | None) -> ssl.SSLCont
 async def https_axis(hub_config, world: World, tmp_path: Path):
     cert, key = server_certificate(tmp_path)
     root = world.trust_dir / "root.pem"
-    cfg = replace(hub_config, tls_cert=str(cert), tls_key=str(key), tls_client_ca=str(root))
+    cfg = replace(
+        hub_config,
+        tls_cert=str(cert),
+        tls_key=str(key),
+        tls_client_ca=str(root),
+        # Tokens stay in memory for a minute: a change must still take effect at once.
+        token_cache_seconds=60.0,
+    )
     runner = web.AppRunner(create_app(cfg))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls_context(cfg))
@@ -109,3 +118,20 @@ async def test_a_client_without_a_certificate_cannot_connect(https_axis, world: 
     g22 = await world.register(db, "000.00.00.G22")
     with pytest.raises((aiohttp.ClientError, ssl.SSLError, ConnectionError)):
         await _get(url + "/v1/agencies", client_context(server_cert, None), g22.token)
+
+
+async def test_a_certificate_removed_from_the_agency_is_refused_at_once(
+    https_axis, world: World, db
+) -> None:
+    url, server_cert = https_axis
+    g22 = await world.register(db, "000.00.00.G22")
+    context = client_context(server_cert, g22)
+    assert await wait_for(lambda: _get(url + "/v1/agencies", context, g22.token)) == 200
+    assert await _get(url + "/v1/agencies", context, g22.token) == 200  # answered from memory now
+    assert g22.issued is not None
+    await agencies.remove_certificate(db, g22.organ_id, signing.fingerprint(g22.issued.certificate))
+
+    async def refused() -> bool:
+        return await _get(url + "/v1/agencies", context, g22.token) == 403
+
+    await wait_for(refused, timeout=3)

@@ -612,3 +612,107 @@ async def test_axis_user_add_reads_the_password_from_stdin_and_the_user_can_log_
         env=env,
     )
     assert code == 1 and "at least" in err
+
+
+# ---------------------------------------------------------------- streams end with the session
+
+
+async def _open_stream(client, doc: str, cookie: str | None = None):
+    headers = {"Cookie": f"axis_session={cookie}"} if cookie else None
+    stream = await client.get(f"/letters/{doc}/events", headers=headers, allow_redirects=False)
+    assert stream.status == 200, await stream.text()
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    return stream
+
+
+async def _events_until_the_end(stream, within: float) -> list[str]:
+    """The names of the events the stream sends until it closes; fails if it is still open after
+    `within` seconds (shorter than the heartbeat, so only the notice can explain the end)."""
+    names: list[str] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        left = deadline - loop.time()
+        assert left > 0, f"the stream is still open after {within} s (events: {names})"
+        try:
+            raw = await asyncio.wait_for(stream.content.readline(), left)
+        except TimeoutError:
+            raise AssertionError(
+                f"the stream is still open after {within} s (events: {names})"
+            ) from None
+        if raw == b"":
+            return names
+        line = raw.decode().rstrip("\n")
+        if line.startswith("event: "):
+            names.append(line[7:])
+
+
+def _session_cookie(client) -> str:
+    return str(client.session.cookie_jar.filter_cookies(client.make_url("/"))["axis_session"].value)
+
+
+async def _refused(client, doc: str, cookie: str) -> None:
+    again = await client.get(
+        f"/letters/{doc}/events",
+        headers={"Cookie": f"axis_session={cookie}"},
+        allow_redirects=False,
+    )
+    assert again.status == 303 and again.headers["Location"].startswith("/login"), again.status
+    assert not again.headers.get("Content-Type", "").startswith("text/event-stream")
+
+
+async def test_logging_out_ends_the_clerks_open_event_streams_on_every_hub(
+    client_for, hub_config, trio, world, db
+) -> None:
+    g22, h41, _ = trio
+    one = await client_for(hub_config)
+    two = await client_for(hub_config)  # a second hub process on the same database
+    doc = await _send(one, g22, world.letter(g22, [h41]))
+    csrf = await _logged_in(one, "vanthu.vpcp")
+    cookie = _session_cookie(one)
+    here = await _open_stream(one, doc)
+    there = await _open_stream(two, doc, cookie)
+    # A colleague's stream on the same letter, with a session of its own, stays open.
+    await users.add(
+        db, organ_id=g22.organ_id, login="chanhvp.vpcp", password=PASSWORD, role="clerk"
+    )
+    colleague = await _fresh_client(client_for, hub_config)
+    await _logged_in(colleague, "chanhvp.vpcp")
+    theirs = await _open_stream(colleague, doc)
+
+    out = await one.post("/logout", data={"csrf_token": csrf}, allow_redirects=False)
+    assert out.status == 303
+    ended_here, ended_there = await asyncio.gather(
+        _events_until_the_end(here, 5), _events_until_the_end(there, 5)
+    )
+    assert ended_here[-1] == ended_there[-1] == "ended"
+    await _refused(one, doc, cookie)
+    await _refused(two, doc, cookie)
+    with pytest.raises(AssertionError, match="still open"):
+        await _events_until_the_end(theirs, 1)
+    theirs.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["user", "disable", "--login", "vanthu.nghean"],
+        ["agency", "disable", "000.00.00.H41"],
+    ],
+    ids=["user-disabled", "agency-disabled"],
+)
+async def test_disabling_the_clerk_or_their_agency_from_the_cli_ends_their_streams_at_once(
+    client_for, hub_config, trio, world, test_database_url, command
+) -> None:
+    g22, h41, _ = trio
+    client = await client_for(hub_config)
+    doc = await _send(client, g22, world.letter(g22, [h41]))
+    await _logged_in(client, "vanthu.nghean")
+    cookie = _session_cookie(client)
+    stream = await _open_stream(client, doc)
+    assert (await asyncio.wait_for(stream.content.readline(), 5)).startswith(b"retry:")
+    # The real command, in a process of its own, writing PostgreSQL directly.
+    code, _, err = await _axis(*command, stdin=b"", env={"AXIS_DATABASE_URL": test_database_url})
+    assert code == 0, err
+    assert (await _events_until_the_end(stream, 5))[-1] == "ended"
+    await _refused(client, doc, cookie)

@@ -318,3 +318,20 @@ async def test_clerk_recalls_a_letter(page, office, db) -> None:  # noqa: F811
     await page.get_by_test_id("recall-banner").wait_for()
     await shot(page, "09-recipient-sees-recall")
     assert page.problems == []
+
+
+async def test_an_open_letter_page_goes_to_the_login_form_when_the_clerk_is_disabled(
+    page,
+    office,
+    db,  # noqa: F811
+) -> None:
+    doc, _ = office["letters"]["meeting"]
+    base = _base(office["client"])
+    await _log_in(page, base, "vanthu.vpcp")
+    await page.goto(f"{base}letters/{doc}")
+    await page.locator("[data-testid=live-state][data-state=open]").wait_for()
+    # The administrator disables the account while the page stays open.
+    await users.set_active(db, "vanthu.vpcp", False)
+    await page.wait_for_url("**/login*", timeout=10_000)
+    assert await page.get_by_label("Tên đăng nhập").count() == 1
+    await shot(page, "10-disabled-clerk-sent-to-login")

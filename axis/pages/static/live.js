@@ -15,6 +15,13 @@
   var source = new EventSource(box.getAttribute("data-live"));
   source.onopen = function () { state("open"); };
   source.onerror = function () { state(source.readyState === EventSource.CLOSED ? "closed" : "connecting"); };
+  // The session ended (logged out, or the account disabled): stop, and let the page send the
+  // clerk to the login form.
+  source.addEventListener("ended", function () {
+    source.close();
+    state("ended");
+    window.location.reload();
+  });
   source.addEventListener("timeline", function (event) {
     box.innerHTML = event.data;
     box.setAttribute("data-updated", String(Date.now()));

@@ -1,0 +1,89 @@
+"""A hub never answers from memory for an agency that changed: the cache of tokens is dropped on
+the change's notice, and a change made while the hub could not hear notices is honoured once it
+hears again. (Two real hub processes and the real CLI: tests/e2e/test_revocation.py.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import asyncpg
+
+from axis.agencies import Agency
+from axis.hub import TokenCache
+from axis.notify import APPLICATION_NAME
+from tests.support.waiting import wait_for
+from tests.support.world import World
+
+H41 = "000.00.00.H41"
+
+
+def _agency(organ_id: str = H41) -> Agency:
+    return Agency(
+        organ_id,
+        "UBND tỉnh Nghệ An",
+        "pull",
+        None,
+        "strict",
+        True,
+        "0" * 64,
+        dt.datetime.now(dt.UTC),
+    )
+
+
+def test_a_lookup_that_began_before_a_change_is_not_kept_after_it() -> None:
+    cache = TokenCache(60)
+    cache.agency_changed("*")  # the LISTEN connection is up
+    generation = cache.generation  # a request starts reading the agency from the database...
+    cache.agency_changed(H41)  # ...the agency is disabled meanwhile...
+    cache.put("token", _agency(), generation)  # ...and what it read is now stale
+    assert cache.get("token") is None
+    cache.put("token", _agency(), cache.generation)
+    assert cache.get("token") is not None
+    cache.agency_changed("000.00.00.H29")  # another agency's change leaves it be
+    assert cache.get("token") is not None
+    cache.agency_changed(H41)
+    assert cache.get("token") is None
+
+
+def test_nothing_is_served_from_memory_while_the_hub_cannot_hear_changes() -> None:
+    cache = TokenCache(60)
+    cache.put("token", _agency(), cache.generation)
+    assert cache.get("token") is None  # not listening yet: nothing is kept
+    cache.agency_changed("*")
+    cache.put("token", _agency(), cache.generation)
+    assert cache.get("token") is not None
+    cache.listen_lost()
+    assert cache.get("token") is None
+    cache.put("token", _agency(), cache.generation)
+    assert cache.get("token") is None and len(cache) == 0
+
+
+async def test_an_agency_disabled_while_the_hubs_listen_connection_was_down_is_refused(
+    hub_config, client_for, db: asyncpg.Connection, world: World
+) -> None:
+    client = await client_for(dataclasses.replace(hub_config, token_cache_seconds=60.0))
+    h41 = await world.register(db, H41, "UBND tỉnh Nghệ An")
+
+    async def listening() -> list[int]:
+        rows = await db.fetch(
+            """SELECT pid FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name = $1""",
+            APPLICATION_NAME,
+        )
+        return [r["pid"] for r in rows]
+
+    pids = await wait_for(listening)
+    for _ in range(3):  # the token is now in the hub's memory, for 60 s
+        assert (await client.get("/v1/agencies", headers=h41.auth)).status == 200
+    # The hub's LISTEN connection dies; meanwhile the agency is disabled and no notice is sent.
+    await db.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", pids)
+    await db.execute("UPDATE agencies SET active = false WHERE organ_id = $1", H41)
+
+    async def refused() -> bool:
+        resp = await client.get("/v1/agencies", headers=h41.auth)
+        assert resp.status in (200, 401)
+        return resp.status == 401
+
+    await wait_for(refused, timeout=5)
+    assert any(pid not in pids for pid in await wait_for(listening))
