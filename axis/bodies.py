@@ -1,0 +1,136 @@
+"""Request bodies: the one guard every route passes through, so that no body is ever decompressed
+and none is read past the limit of its route, whatever the endpoint (/v1, /vdxp, the pages).
+
+Bodies are taken only as sent: a `Content-Encoding` other than `identity` is refused (415) before
+a byte of the body is read, so the size limit always counts the bytes that travelled and a
+compressed "bomb" is never expanded. The server runs with aiohttp's automatic decompression off
+(SERVER_SETTINGS); the guard refuses before any read under any server settings.
+Each route has a byte limit: the size of a package where a package is sent, a few kilobytes for
+every form and everything else. A declared `Content-Length` over it is refused at once (413); a
+body without one (chunked) is counted while it streams and cut when it passes the limit."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from axis.errors import AxisError, TooLarge
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Login, logout, recall and every other form carry a few short fields; 64 KiB is generous.
+FORM_LIMIT = 64 * 1024
+# A multipart upload wraps the package in part headers and boundaries.
+MULTIPART_OVERHEAD = 64 * 1024
+
+# The routes whose body is a signed edXML package, up to AXIS_MAX_DOCUMENT_BYTES.
+PACKAGE_ROUTES = frozenset({"/v1/documents", "/v1/documents/{id}/status", "/vdxp/sendEdoc"})
+# The pages' upload of a replacement package (multipart/form-data).
+UPLOAD_ROUTES = frozenset({"/letters/{id}/replace"})
+
+_PAGE_PREFIXES = ("/login", "/logout", "/letters/", "/static/")
+
+
+# How the HTTP server must run (axis.server, and the tests' server): aiohttp's parser would otherwise
+# start decompressing a body, or refuse an encoding it cannot decode, before any route or middleware.
+SERVER_SETTINGS: dict[str, Any] = {"auto_decompress": False}
+
+
+class UnsupportedEncoding(AxisError):
+    code = "unsupported_encoding"
+    status = 415
+
+
+def body_limit(request: web.Request, max_document_bytes: int) -> int:
+    """The most bytes the route of `request` reads from a body."""
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else ""
+    if request.method == "POST" and canonical in PACKAGE_ROUTES:
+        return max_document_bytes
+    if request.method == "POST" and canonical in UPLOAD_ROUTES:
+        return max_document_bytes + MULTIPART_OVERHEAD
+    return FORM_LIMIT
+
+
+def refused_encoding(request: web.Request) -> UnsupportedEncoding | None:
+    """The refusal for a body sent compressed (any coding but identity), or None."""
+    values = request.headers.getall("Content-Encoding", [])
+    codings = [c.strip().lower() for value in values for c in value.split(",")]
+    if all(c in ("", "identity") for c in codings):
+        return None
+    named = ", ".join(values)
+    shown = named if len(named) <= 40 and named.isascii() and named.isprintable() else ascii(named)
+    return UnsupportedEncoding(
+        f"the body is sent with Content-Encoding {shown[:60]}; the axis takes a body only as it "
+        "is (identity): send it uncompressed",
+        where="Content-Encoding",
+    )
+
+
+def too_large(limit: int, size: int | None = None) -> TooLarge:
+    what = f"the body is {size} bytes" if size is not None else "the body is over the limit"
+    return TooLarge(f"{what}; the limit here is {limit} bytes", where="body")
+
+
+def surface(path: str) -> str:
+    """Which of the axis's faces a path belongs to: each answers errors in its own format."""
+    if path == "/vdxp" or path.startswith("/vdxp/"):
+        return "vdxp"
+    if path == "/" or path.startswith(_PAGE_PREFIXES):
+        return "pages"
+    return "api"
+
+
+def answer(request: web.Request, exc: AxisError) -> web.StreamResponse:
+    """`exc` in the format of the request's surface; the connection is not reused after it."""
+    response: web.StreamResponse
+    kind = surface(request.path)
+    if kind == "vdxp":
+        # VDXP answers every failure with HTTP 200 and status FAIL (see axis.vdxp.api).
+        from axis.vdxp import protocol as p
+
+        extra = {"DocId": ""} if request.path == "/vdxp/sendEdoc" else {}
+        refused = p.VdxpRefused(p.BAD_REQUEST, exc.message, axis_code=exc.code)
+        response = web.Response(
+            body=p.dumps(p.failure(refused, **extra)),
+            content_type="application/json",
+            headers={"X-Vdxp-Status": "FAIL"},
+        )
+    elif kind == "pages":
+        from axis.pages.views import error_page
+
+        response = error_page(request, exc)
+    else:
+        response = web.json_response(exc.to_json(), status=exc.status)
+    # The rest of a refused body is never read: the client must not send another request after it.
+    response.force_close()
+    return response
+
+
+def guard(max_document_bytes: int) -> Middleware:
+    """The middleware: refuse compressed bodies and bodies over the route's limit."""
+
+    @web.middleware
+    async def body_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.body_exists:
+            return await handler(request)
+        refusal = refused_encoding(request)
+        if refusal is not None:
+            return answer(request, refusal)
+        limit = body_limit(request, max_document_bytes)
+        length = request.content_length
+        if length is not None and length > limit:
+            return answer(request, too_large(limit, length))
+        if limit != request.client_max_size:
+            # aiohttp's read(), text(), json() and post() stop at the request's client_max_size.
+            request = request.clone(client_max_size=limit)
+        try:
+            return await handler(request)
+        except web.HTTPRequestEntityTooLarge:
+            # Raised by aiohttp's readers while counting a body without Content-Length.
+            return answer(request, too_large(limit))
+
+    return body_guard
