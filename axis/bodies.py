@@ -56,23 +56,32 @@ def body_limit(request: web.Request, max_document_bytes: int) -> int:
 
 
 def refused_encoding(request: web.Request) -> UnsupportedEncoding | None:
-    """The refusal for a body sent compressed (any coding but identity), or None."""
-    values = request.headers.getall("Content-Encoding", [])
-    codings = [c.strip().lower() for value in values for c in value.split(",")]
-    if all(c in ("", "identity") for c in codings):
-        return None
-    named = ", ".join(values)
-    shown = named if len(named) <= 40 and named.isascii() and named.isprintable() else ascii(named)
-    return UnsupportedEncoding(
-        f"the body is sent with Content-Encoding {shown[:60]}; the axis takes a body only as it "
-        "is (identity): send it uncompressed",
-        where="Content-Encoding",
-    )
+    """The refusal for a body sent compressed (any content coding but identity, any transfer
+    coding but chunked, which aiohttp would pass on still compressed), or None."""
+    for header, plain in (("Content-Encoding", "identity"), ("Transfer-Encoding", "chunked")):
+        values = request.headers.getall(header, [])
+        codings = [c.strip().lower() for value in values for c in value.split(",")]
+        if all(c in ("", plain) for c in codings):
+            continue
+        named = ", ".join(values)
+        shown = named if named.isascii() and named.isprintable() else ascii(named)
+        return UnsupportedEncoding(
+            f"the body is sent with {header} {shown[:60]}; the axis takes a body only as it is "
+            "(identity): send it uncompressed",
+            where=header,
+        )
+    return None
 
 
 def too_large(limit: int, size: int | None = None) -> TooLarge:
     what = f"the body is {size} bytes" if size is not None else "the body is over the limit"
     return TooLarge(f"{what}; the limit here is {limit} bytes", where="body")
+
+
+_PAGE_TITLES = {
+    413: ("Nội dung gửi lên quá lớn", "What was sent is too large"),
+    415: ("Nội dung nén không được nhận", "Compressed content is refused"),
+}
 
 
 def surface(path: str) -> str:
@@ -100,9 +109,12 @@ def answer(request: web.Request, exc: AxisError) -> web.StreamResponse:
             headers={"X-Vdxp-Status": "FAIL"},
         )
     elif kind == "pages":
-        from axis.pages.views import error_page
+        from axis.pages.views import render
 
-        response = error_page(request, exc)
+        vi, en = _PAGE_TITLES.get(exc.status, ("Không thực hiện được", "The request was refused"))
+        response = render(
+            request, "error.html", status=exc.status, title_vi=vi, title_en=en, detail=exc.message
+        )
     else:
         response = web.json_response(exc.to_json(), status=exc.status)
     # The rest of a refused body is never read: the client must not send another request after it.
