@@ -18,10 +18,12 @@ import asyncpg
 import pytest
 from multidict import CIMultiDict
 
+import edoc
 import signing
 from axis import users
 from axis.bodies import FORM_LIMIT
 from axis.config import Config
+from tests.axis.test_pages import _as_replacement
 from tests.axis.test_vdxp import KEY, enroll
 from tests.axis.vdxp_sdk import Sdk
 from tests.support.hub_process import HubProcess
@@ -432,3 +434,52 @@ async def test_a_gzip_bomb_leaves_the_hubs_memory_flat_on_login_and_on_sending(
     assert grown_mib < 8, f"the hub's memory grew by {grown_mib:.1f} MiB answering the bombs"
     assert await nothing_stored(db) == before
     assert os.path.exists(f"/proc/{pid}")  # the hub is still there
+
+
+async def test_packages_far_larger_than_a_form_still_go_through_every_route_that_takes_one(
+    client_for, hub_config, db, world
+) -> None:
+    """The form limit is for forms: /v1 sending, a status, VDXP sendEdoc and the pages' replace
+    upload take packages up to AXIS_MAX_DOCUMENT_BYTES."""
+    client = await client_for(dataclasses.replace(hub_config, secret_key=KEY))
+    h41, _ = await enroll(db, world, "000.00.00.H41", policy="legacy")
+    g22, secret = await enroll(db, world, "000.00.00.G22", policy="legacy")
+    await users.add(db, organ_id=g22.organ_id, login="vanthu.vpcp", password=PASSWORD, role="clerk")
+    scan = [("ban-scan.pdf", os.urandom(4 * FORM_LIMIT))]
+
+    letter = world.signed(g22, letter_package(g22.organ_id, [h41.organ_id], attachments=scan))
+    assert len(letter) > 4 * FORM_LIMIT
+    resp = await client.post("/v1/documents", data=letter, headers=g22.auth)
+    assert resp.status == 202, await resp.text()
+    letter_id = (await resp.json())["document_id"]
+
+    status = world.status(h41, letter, "03", description="x" * (2 * FORM_LIMIT))
+    resp = await client.post(f"/v1/documents/{letter_id}/status", data=status, headers=h41.auth)
+    assert resp.status == 202, await resp.text()
+
+    other = world.signed(g22, letter_package(g22.organ_id, [h41.organ_id], attachments=scan))
+    answer = await Sdk(client, g22.organ_id, secret).send(other)
+    assert answer["status"] == "OK", answer
+
+    original = letter_package(g22.organ_id, [h41.organ_id], number="99", attachments=scan)
+    original_bytes = world.signed(g22, original)
+    resp = await client.post("/v1/documents", data=original_bytes, headers=g22.auth)
+    original_doc = (await resp.json())["document_id"]
+    header = original.header
+    assert isinstance(header, edoc.MessageHeader)
+    replacement = _as_replacement(
+        letter_package(g22.organ_id, [h41.organ_id], number="100", attachments=scan),
+        header.document_id,
+        [h41.organ_id],
+    )
+    csrf = await _logged_in(client)
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", csrf)
+    form.add_field(
+        "package",
+        world.signed(g22, replacement),
+        filename="thay-the.xml",
+        content_type="application/xml",
+    )
+    resp = await client.post(f"/letters/{original_doc}/replace", data=form, allow_redirects=False)
+    assert resp.status == 303, await resp.text()

@@ -13,7 +13,11 @@ import pytest
 
 import edoc
 from axis import users
+from axis.secrets import SecretBox
+from axis.vdxp import registry
 from tests.axis.test_pages import PASSWORD, _logged_in
+from tests.axis.test_vdxp import KEY
+from tests.axis.vdxp_sdk import Sdk
 from tests.support.world import World, WorldAgency, letter_package
 
 G22 = "000.00.00.G22"
@@ -203,4 +207,50 @@ async def test_a_clerks_recall_or_replace_of_a_letter_of_others_is_a_404_like_a_
     assert page_theirs.replace(their_doc.encode(), b"ID") == page_missing.replace(
         missing_doc.encode(), b"ID"
     )
+    assert await _stored(db) == before
+
+
+async def test_a_recall_asked_by_status_13_for_a_letter_of_others_is_a_404_like_one_that_does_not_exist(
+    client_for, hub_config, trio, world, db
+) -> None:
+    """On /v1 the letter is named by its id in the path; on VDXP (messagetype=status) by the
+    Status's ResponseFor (organ and DocumentId), byte for byte the same words in both cases."""
+    g22, h41, h29 = trio
+    client = await client_for(dataclasses.replace(hub_config, secret_key=KEY))
+    secret = await registry.issue_secret(db, G22, SecretBox(KEY))
+    sdk = Sdk(client, G22, secret)
+    theirs = world.letter(h41, [h29])
+    recall = world.status(g22, theirs, "13")
+
+    async def by_vdxp() -> dict[str, str]:
+        return await sdk.call(  # type: ignore[no-any-return]
+            "sendEdoc",
+            {"servicetype": "eDoc", "messagetype": "status"},
+            body=recall + b"\r\n",
+            content_type="application/octet-stream",
+        )
+
+    absent = await by_vdxp()
+    their_doc = (await (await client.post("/v1/documents", data=theirs, headers=h41.auth)).json())[
+        "document_id"
+    ]
+    before = await _stored(db)
+    present = await by_vdxp()
+    assert present == absent
+    assert present["status"] == "FAIL" and present["axisCode"] == "not_found"
+
+    missing_doc = "0192f0c1-0000-7000-8000-000000000000"
+    on_theirs = await client.post(
+        f"/v1/documents/{their_doc}/status", data=recall, headers=g22.auth
+    )
+    on_missing = await client.post(
+        f"/v1/documents/{missing_doc}/status", data=recall, headers=g22.auth
+    )
+    assert on_theirs.status == on_missing.status == 404
+    theirs_error = (await on_theirs.json())["error"]
+    missing_error = (await on_missing.json())["error"]
+    assert theirs_error["message"].replace(their_doc, "ID") == missing_error["message"].replace(
+        missing_doc, "ID"
+    )
+    assert theirs_error["code"] == missing_error["code"] == "not_found"
     assert await _stored(db) == before
