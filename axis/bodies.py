@@ -1,10 +1,11 @@
 """Request bodies: the one guard every route passes through, so that no body is ever decompressed
 and none is read past the limit of its route, whatever the endpoint (/v1, /vdxp, the pages).
 
-Bodies are taken only as sent: a `Content-Encoding` other than `identity` is refused (415) before
-a byte of the body is read, so the size limit always counts the bytes that travelled and a
-compressed "bomb" is never expanded. The server runs with aiohttp's automatic decompression off
-(SERVER_SETTINGS); the guard refuses before any read under any server settings.
+Bodies are taken only as sent: a `Content-Encoding` other than `identity` (or a transfer coding
+other than `chunked`) is refused (415) before a byte of the body is read, so the size limit always
+counts the bytes that travelled and a compressed "bomb" is never expanded. The server must run with
+aiohttp's automatic decompression off (SERVER_SETTINGS): left on, aiohttp's parser starts inflating
+a body, or refuses an encoding it cannot decode with a bare 400, before any middleware runs.
 Each route has a byte limit: the size of a package where a package is sent, a few kilobytes for
 every form and everything else. A declared `Content-Length` over it is refused at once (413); a
 body without one (chunked) is counted while it streams and cut when it passes the limit."""
