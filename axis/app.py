@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from axis import metrics, pages, plugins, repo
+from axis import bodies, metrics, pages, plugins, repo
 from axis.api import HUB, setup_routes
 from axis.audit import Chainer, CheckpointPolicy
 from axis.broker import Broker, BrokerUnavailable
@@ -253,8 +253,16 @@ async def _close_step(name: str, close: Callable[[], Awaitable[None]]) -> None:
 
 def create_app(config: Config) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, error_mapping],
-        client_max_size=config.max_document_bytes,
+        middlewares=[
+            request_context,
+            error_mapping,
+            bodies.guard(
+                config.max_document_bytes,
+                [route for plugin in plugins.load() for route in plugin.package_routes],
+            ),
+        ],
+        # The default for every route; axis.bodies raises it for the routes that take a package.
+        client_max_size=bodies.FORM_LIMIT,
     )
     app[CONFIG] = config
     app.cleanup_ctx.append(_resources)

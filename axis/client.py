@@ -26,6 +26,17 @@ class AxisClientError(Exception):
         self.details = details
 
 
+class LocalWriteError(Exception):
+    """Writing a fetched file on this machine failed (read-only folder, full disk, a path that is
+    a file): an OSError like a network failure, so kept apart to be reported as what it is."""
+
+    def __init__(self, path: Path, cause: OSError) -> None:
+        reason = cause.strerror or str(cause)
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 def verify_push(token: str, headers: Mapping[str, str], body: bytes) -> bool:
     """For a push agency's webhook: is this POST really from the axis, and is the body whole?"""
     content_sha = hashlib.sha256(body).hexdigest()
@@ -112,18 +123,31 @@ class AxisClient:
                 await _answer(resp)
             return await resp.read()
 
-    async def fetch_to(self, document_id: str, path: Path) -> int:
-        """Stream the package into a file; returns its size."""
-        size = 0
+    async def stream(self, document_id: str) -> AsyncIterator[bytes]:
+        """The original signed edXML bytes, chunk by chunk, for a caller that writes them itself."""
         async with self._session.get(
             f"{self.base_url}/v1/documents/{document_id}", headers=self._headers
         ) as resp:
             if resp.status != 200:
                 await _answer(resp)
-            with path.open("wb") as out:
-                async for chunk in resp.content.iter_chunked(1 << 16):
+            async for chunk in resp.content.iter_chunked(1 << 16):
+                yield chunk
+
+    async def fetch_to(self, document_id: str, path: Path) -> int:
+        """Stream the package into a file; returns its size. A failure to write the file is a
+        `LocalWriteError`, never mistaken for a network error."""
+        size = 0
+        try:
+            out = path.open("wb")
+        except OSError as exc:
+            raise LocalWriteError(path, exc) from exc
+        with out:
+            async for chunk in self.stream(document_id):
+                try:
                     out.write(chunk)
-                    size += len(chunk)
+                except OSError as exc:
+                    raise LocalWriteError(path, exc) from exc
+                size += len(chunk)
         return size
 
     async def attachment(self, document_id: str, ref: str | int) -> bytes:

@@ -341,7 +341,10 @@ _LINK_KINDS = {1: "recall", 2: "update", 3: "replace"}
 async def _links(
     conn: asyncpg.Connection, sender: Agency, package: edoc.Package, business_type: int
 ) -> list[tuple[uuid.UUID, str]]:
-    """The earlier letters a recall, update or replacement refers to; they must be the sender's own."""
+    """The earlier letters a recall, update or replacement refers to; they must be the sender's own.
+
+    Only the sender's own letters are looked at: naming another agency's letter and naming one that
+    does not exist get the same answer, so no agency learns which DocumentIds others have used."""
     if business_type == 0:
         return []
     header = package.header
@@ -366,23 +369,19 @@ async def _links(
             )
     found: list[tuple[uuid.UUID, str]] = []
     for edxml_id in wanted:
-        rows = await conn.fetch(
-            """SELECT id, sender FROM documents
-                WHERE kind = 'letter' AND edxml_document_id = $1 AND business_type = 0""",
+        own = await conn.fetchval(
+            """SELECT id FROM documents
+                WHERE kind = 'letter' AND edxml_document_id = $1 AND business_type = 0
+                  AND sender = $2""",
             edxml_id,
+            sender.organ_id,
         )
-        own = [r for r in rows if r["sender"] == sender.organ_id]
-        if own:
-            found.append((own[0]["id"], kind))
-        elif rows:
+        if own is None:
             raise Forbidden(
-                f"letter {edxml_id} was sent by {rows[0]['sender']}; only its sender may {kind} it",
+                f"{sender.organ_id} sent no letter {edxml_id}; only a letter's sender may {kind} it",
                 where=where,
             )
-        else:
-            raise Unprocessable(
-                f"no letter {edxml_id} sent by {sender.organ_id} to {kind}", where=where
-            )
+        found.append((own, kind))
     return found
 
 

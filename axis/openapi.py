@@ -133,8 +133,17 @@ ERROR_EXAMPLES: dict[str, tuple[int, str, dict[str, Any]]] = {
         "Over the size limit (AXIS_MAX_DOCUMENT_BYTES)",
         {
             "code": "too_large",
-            "message": "the package is 9216 bytes; the limit is 8192",
+            "message": "the body is 9216 bytes; the limit here is 8192 bytes",
             "where": "body",
+        },
+    ),
+    "unsupported_encoding": (
+        415,
+        "The body was sent compressed (Content-Encoding); the axis takes it only as it is",
+        {
+            "code": "unsupported_encoding",
+            "message": "the body is sent with Content-Encoding gzip; the axis takes a body only as it is (identity): send it uncompressed",
+            "where": "Content-Encoding",
         },
     ),
     "unknown_recipient": (
@@ -210,6 +219,7 @@ _STATUS_TEXT = {
     404: "Not found, or not the caller's to see",
     409: "Conflicts with an earlier letter",
     413: "Too large",
+    415: "Compressed bodies are refused: send the bytes as they are",
     422: "Cannot be delivered as addressed",
     503: "A dependency is unavailable; nothing was done, retry later",
 }
@@ -653,6 +663,7 @@ def document() -> dict[str, Any]:
                             "from_not_caller",
                             "conflict",
                             "too_large",
+                            "unsupported_encoding",
                             "unknown_recipient",
                         ),
                     },
@@ -745,6 +756,7 @@ def document() -> dict[str, Any]:
                             "document_not_found",
                             "status_out_of_order",
                             "too_large",
+                            "unsupported_encoding",
                         ),
                     },
                 }

@@ -26,12 +26,15 @@ GROUP = "axis.plugins"
 @dataclass(frozen=True)
 class Plugin:
     """What a plug-in brings. `commands` is called (lazily, by the CLI) for its click commands;
-    `migrations` is a folder of `NNNN_name.sql` whose numbers must not meet the axis's."""
+    `migrations` is a folder of `NNNN_name.sql` whose numbers must not meet the axis's;
+    `package_routes` are its POST routes whose body may be as large as a package
+    (AXIS_MAX_DOCUMENT_BYTES) instead of a small form's (axis.bodies)."""
 
     name: str
     setup: Callable[[Any], None] | None = None
     migrations: Path | None = None
     commands: Callable[[], Sequence[Any]] = field(default=lambda: ())
+    package_routes: frozenset[str] = frozenset()
 
 
 @functools.cache

@@ -10,6 +10,7 @@ import sys
 from aiohttp import web
 
 from axis.app import create_app
+from axis.bodies import SERVER_SETTINGS
 from axis.config import Config
 from axis.logs import setup_logging
 
@@ -25,6 +26,7 @@ def _serve_one(config: Config, reuse_port: bool) -> None:
         access_log=None,
         print=None,
         handle_signals=True,
+        **SERVER_SETTINGS,
     )
 
 

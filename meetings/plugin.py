@@ -29,4 +29,6 @@ plugin = Plugin(
     setup=setup,
     migrations=Path(__file__).resolve().parent / "migrations",
     commands=commands,
+    # Uploads stream into the blob store and count their own bytes (meetings.web.post_file).
+    package_routes=frozenset({"/v1/cabinet/files"}),
 )

@@ -76,10 +76,14 @@ async def client_for() -> AsyncIterator:  # type: ignore[type-arg]
     configs: list[Config] = []
 
     from axis.app import create_app  # imported here so pure tests need none of the service
+    from axis.bodies import SERVER_SETTINGS
 
     async def start(cfg: Config) -> TestClient:  # type: ignore[type-arg]
         configs.append(cfg)
-        client = TestClient(TestServer(create_app(cfg)))
+        server = TestServer(create_app(cfg))
+        # The settings the real server runs with (aiohttp takes them when the server starts).
+        await server.start_server(**SERVER_SETTINGS)
+        client = TestClient(server)
         await client.start_server()
         clients.append(client)
         return client

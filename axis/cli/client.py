@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import secrets
 import sys
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from axis.cli.output import emit, fail
-from axis.client import AxisClient, AxisClientError
+from axis.client import AxisClient, AxisClientError, LocalWriteError
+from axis.filenames import attachment_file_name, name_max
 
 url_option = click.option(
     "--url",
@@ -231,26 +237,33 @@ def fetch(
 ) -> None:
     """Download a letter: the signed edXML and each attachment, decoded.
 
+    Files are named ID.xml and ID-N-NAME, NAME being the attachment's name made safe to write
+    (no path, control or bidi characters, cut to the filesystem's limit, extension kept).
+
     Example: axis fetch 0192f0c1-... -o inbox/ --ack 0192f0c2-...
     """
     import edoc
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        doc = str(uuid.UUID(document_id))
+    except ValueError:
+        fail(f"{document_id!r} is not a document id (a UUID, as `axis inbox` shows it)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(str(LocalWriteError(out_dir, exc)))
+    limit = name_max(out_dir)
 
     async def run() -> dict[str, Any]:
         async with _client(url, token) as client:
-            package_path = out_dir / f"{document_id}.xml"
-            size = await client.fetch_to(document_id, package_path)
+            package_path = out_dir / f"{doc}.xml"
+            size = await _write_file(package_path, client.stream(doc))
             with package_path.open("rb") as stream:
                 package = edoc.parse(stream, attachment_sink=lambda _a: _Discard())
             written = []
             for position, attachment in enumerate(package.attachments, start=1):
-                name = (
-                    Path(attachment.name or f"attachment-{position}").name
-                    or f"attachment-{position}"
-                )
-                target = out_dir / f"{document_id}-{position}-{name}"
-                target.write_bytes(await client.attachment(document_id, position))
+                target = out_dir / attachment_file_name(doc, attachment.name, position, limit)
+                await _write_file(target, _once(await client.attachment(doc, position)))
                 written.append(
                     {"file": str(target), "size": attachment.size, "sha256": attachment.sha256}
                 )
@@ -264,6 +277,8 @@ def fetch(
 
     try:
         result = asyncio.run(run())
+    except LocalWriteError as exc:
+        fail(str(exc))
     except AxisClientError as exc:
         fail(str(exc))
     except OSError as exc:
@@ -276,6 +291,44 @@ def fetch(
             + [f"wrote {a['file']} ({a['size']} bytes)" for a in result["attachments"]]
         ),
     )
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _write_file(path: Path, chunks: AsyncIterator[bytes]) -> int:
+    """Write `chunks` to `path` through a temporary file beside it, so that a failure leaves no
+    half-written file under the final name. A local failure is a LocalWriteError."""
+    temporary = path.parent / f".axis-{secrets.token_hex(6)}.part"
+    try:
+        # Not mkstemp: its 0600 would stay on the file; 0666 here, less the user's umask.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise LocalWriteError(path, exc) from exc
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in chunks:
+                try:
+                    out.write(chunk)
+                except OSError as exc:
+                    raise LocalWriteError(path, exc) from exc
+                size += len(chunk)
+            try:
+                out.flush()
+                os.fsync(out.fileno())
+            except OSError as exc:
+                raise LocalWriteError(path, exc) from exc
+        try:
+            os.replace(temporary, path)
+        except OSError as exc:
+            raise LocalWriteError(path, exc) from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return size
 
 
 @click.command()

@@ -645,6 +645,9 @@ async def test_every_error_example_is_what_the_axis_really_answers(
     dead = replace(hub_config, database_url="postgresql://postgres@127.0.0.1:9/nowhere")
     dead_hub = await _other_hub(dead, g22, stack)
     provoke["too_large"] = lambda: small.call("POST", "/v1/documents", body=letter, **xml)
+    provoke["unsupported_encoding"] = lambda: axis.call(
+        "POST", "/v1/documents", body=letter, headers={"Content-Encoding": "gzip"}, **xml
+    )
     # A documented 503 is still a 5xx to not_a_server_error: that one check is left out here.
     provoke["dependency_unavailable"] = lambda: dead_hub.call("GET", "/v1/inbox", checks=CHECKS[1:])
     # The audit chain lags only under load: that example is compared with the exception itself.
