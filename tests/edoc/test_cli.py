@@ -70,13 +70,13 @@ def test_inspect_refuses_a_hostile_file_with_one_line_and_exit_1():
     assert "DTD" in lines[0]
 
 
-def test_inspect_names_element_and_line_of_a_bad_date():
-    path = HOSTILE / "date_dd_mm_yyyy.xml"
+def test_inspect_names_element_and_line_of_an_ambiguous_date():
+    path = HOSTILE / "date_ambiguous.xml"
     result = CliRunner().invoke(cli, ["doc", "inspect", str(path)])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"error: {path}: MessageHeader/PromulgationInfo/PromulgationDate: '06/01/2025' is not a date "
-        "in yyyy/MM/dd form (dd/MM/yyyy is not accepted: edXML writes yyyy/MM/dd) (line 18)"
+        f"error: {path}: MessageHeader/PromulgationInfo/PromulgationDate: '06/01/25' is "
+        "ambiguous: no single four-digit year tells yyyy/MM/dd from dd/MM/yyyy (line 18)"
     ]
 
 
