@@ -60,6 +60,19 @@ def edoc_error(exc: edoc.EdocError) -> AxisError:
     return err
 
 
+def package_problem(problems: list[edoc.Problem]) -> AxisError:
+    """A package whose manifest and attachments disagree: 400 naming the first ContentId at
+    fault, every problem found listed in `details`."""
+    first = problems[0]
+    err = BadRequest(
+        first.message,
+        where=first.where,
+        details={"content_id": first.content_id, "problems": [p.to_json() for p in problems]},
+    )
+    err.code = first.code
+    return err
+
+
 def check_package(data: bytes, sender: Agency, trust: signing.TrustStore) -> Checked:
     """The CPU-bound part of ingest, run in a worker thread: parse, verify, bind signer to sender."""
     try:
@@ -95,6 +108,9 @@ def check_package(data: bytes, sender: Agency, trust: signing.TrustStore) -> Che
         package = edoc.from_tree(signed)
     except edoc.EdocError as exc:
         raise edoc_error(exc) from None
+    problems = edoc.problems(package)
+    if problems:
+        raise package_problem(problems)
     if package.header.from_.organ_id != sender.organ_id:
         raise Forbidden(
             f"From is {package.header.from_.organ_id} but the caller is {sender.organ_id}",
