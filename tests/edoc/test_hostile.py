@@ -24,6 +24,7 @@ EXPECTED = {
     "truncated.xml": MalformedError,
     "too_deep.xml": TooLargeError,
     "date_ambiguous.xml": InvalidError,
+    "organ_id_abbreviation.xml": InvalidError,
     "date_not_a_date.xml": InvalidError,
     "missing_from.xml": InvalidError,
     "two_froms.xml": InvalidError,
@@ -135,3 +136,11 @@ def test_a_missing_required_element_is_named():
     with pytest.raises(InvalidError) as caught:
         edoc.parse(broken)
     assert caught.value.where == "MessageHeader/Subject" and caught.value.code == "missing"
+
+
+def test_an_abbreviation_for_an_organ_id_names_the_element_and_line():
+    with pytest.raises(InvalidError) as caught:
+        edoc.parse((HOSTILE / "organ_id_abbreviation.xml").read_bytes())
+    err = caught.value
+    assert (err.code, err.where, err.line) == ("bad_organ_id", "MessageHeader/From/OrganId", 7)
+    assert "'BTTTT' is not an organ code" in err.message
