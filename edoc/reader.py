@@ -385,7 +385,10 @@ class _Scanner:
                 frame.decoder.feed(text)
             except ValueProblem as exc:
                 raise InvalidError(
-                    f"the attachment {exc}", where=_frame_path(self.stack), line=frame.line
+                    f"the attachment {exc}",
+                    where=_frame_path(self.stack),
+                    line=frame.line,
+                    code="bad_base64",
                 ) from None
             return
         if frame.has_child:
@@ -407,7 +410,10 @@ class _Scanner:
                 result = frame.decoder.finish()
             except ValueProblem as exc:
                 raise InvalidError(
-                    f"the attachment {exc}", where=_frame_path(self.stack), line=frame.line
+                    f"the attachment {exc}",
+                    where=_frame_path(self.stack),
+                    line=frame.line,
+                    code="bad_base64",
                 ) from None
             parent = self.stack[-2].element
             assert parent is not None

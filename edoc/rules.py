@@ -62,7 +62,8 @@ def field_limit(local_name: str) -> int:
 
 # C0 and C1 controls, DEL, and the Unicode controls that reorder or hide text (bidi embeddings,
 # overrides and isolates, the directional marks, line and paragraph separators): a name holding
-# one can pass for another file ("invoice‮fdp.exe") or break a header it is copied into.
+# one can pass for another file ("invoice", U+202E, "fdp.exe" shows as "invoiceexe.pdf") or break
+# a header it is copied into.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _MEDIA_WORD = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
 _CONTENT_TYPE = re.compile(
