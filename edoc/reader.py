@@ -514,11 +514,16 @@ def _bool(text: str) -> bool:
     raise ValueProblem(f"{text!r} is not true or false")
 
 
+# .NET serialisers write a null as <X xsi:nil="true"/>: the XML Schema instance attributes say
+# nothing of the letter.
+_XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
+
+
 def _is_empty(el: etree._Element) -> bool:
-    """`<X/>`, `<X></X>`, `<X> </X>`, or an element holding only such elements: an empty optional
-    element means absent. An attachment's bytes are never "empty" here (when streamed they are
+    """`<X/>`, `<X></X>`, `<X> </X>`, `<X xsi:nil="true"/>`, or an element holding only such
+    elements: an empty optional element means absent. An attachment's bytes are never "empty" here (when streamed they are
     not in the tree at all)."""
-    if el.attrib or (el.text or "").strip():
+    if (el.text or "").strip() or any(not key.startswith(_XSI) for key in el.attrib):
         return False
     if _local(el) == "ContentTransferEncoded":
         return False

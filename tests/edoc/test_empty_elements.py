@@ -1,5 +1,5 @@
 """An empty optional element means absent, everywhere in the reader: for every element of packages
-that carry every optional element, `<X/>` (or `<X>  </X>`) reads exactly as if `X` were not
+that carry every optional element, `<X/>` (or `<X>  </X>`, or `<X xsi:nil="true"/>`) reads exactly as if `X` were not
 there. The cases are generated from the fixtures, one per element, not picked by hand."""
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def _variant(source: str, index: int, how: str) -> bytes:
         empty.tail = el.tail
         if how == "blank":
             empty.text = "  \n  "
+        if how == "nil":
+            empty.set("{http://www.w3.org/2001/XMLSchema-instance}nil", "true")
         parent.replace(el, copy.deepcopy(empty))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
@@ -78,7 +80,7 @@ def test_the_generated_cases_cover_every_optional_element_the_issue_names():
 
 
 @pytest.mark.parametrize(("source", "index"), _cases())
-@pytest.mark.parametrize("how", ["self_closed", "blank"])
+@pytest.mark.parametrize("how", ["self_closed", "blank", "nil"])
 def test_an_empty_element_reads_as_if_it_were_absent(source, index, how):
     absent = _read(_variant(source, index, "removed"))
     empty = _read(_variant(source, index, how))
