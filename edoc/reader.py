@@ -523,7 +523,7 @@ def _is_empty(el: etree._Element) -> bool:
     """`<X/>`, `<X></X>`, `<X> </X>`, `<X xsi:nil="true"/>`, or an element holding only such
     elements: an empty optional element means absent. An attachment's bytes are never "empty" here (when streamed they are
     not in the tree at all)."""
-    if (el.text or "").strip() or any(not key.startswith(_XSI) for key in el.attrib):
+    if (el.text or "").strip() or any(not str(key).startswith(_XSI) for key in el.attrib):
         return False
     if _local(el) == "ContentTransferEncoded":
         return False
