@@ -64,6 +64,19 @@ def edoc_error(exc: edoc.EdocError) -> AxisError:
     return err
 
 
+def package_problem(problems: list[edoc.Problem]) -> AxisError:
+    """A package whose manifest and attachments disagree: 400 naming the first ContentId at
+    fault, every problem found listed in `details`."""
+    first = problems[0]
+    err = BadRequest(
+        first.message,
+        where=first.where,
+        details={"content_id": first.content_id, "problems": [p.to_json() for p in problems]},
+    )
+    err.code = first.code
+    return err
+
+
 async def check_package(hub: Hub, data: bytes, sender: Agency) -> Checked:
     """Everything a letter or status must pass before it is stored: parsed, its signature
     verified, and its signer bound to the sender. Letters (/v1, /vdxp, the pages) and statuses
@@ -140,6 +153,9 @@ def verify_package(data: bytes, sender: Agency, trust: signing.TrustStore) -> Ch
         package = edoc.from_tree(signed)
     except edoc.EdocError as exc:
         raise edoc_error(exc) from None
+    problems = edoc.problems(package)
+    if problems:
+        raise package_problem(problems)
     if package.header.from_.organ_id != sender.organ_id:
         raise Forbidden(
             f"From is {package.header.from_.organ_id} but the caller is {sender.organ_id}",

@@ -71,9 +71,49 @@ ERROR_EXAMPLES: dict[str, tuple[int, str, dict[str, Any]]] = {
         "Well-formed, but against the edXML schema: the element path and line say where",
         {
             "code": "bad_value",
-            "message": "MessageHeader/PromulgationInfo/PromulgationDate: '30/09/2015' is not a date in yyyy/MM/dd form (dd/MM/yyyy is not accepted: edXML writes yyyy/MM/dd) (line 21)",
+            "message": "MessageHeader/PromulgationInfo/PromulgationDate: '30/09/15' is ambiguous: no single four-digit year tells yyyy/MM/dd from dd/MM/yyyy (line 21)",
             "where": "MessageHeader/PromulgationInfo/PromulgationDate",
             "details": {"line": 21},
+        },
+    ),
+    "bad_organ_id": (
+        400,
+        "An OrganId that is no organ code (an abbreviation, a name)",
+        {
+            "code": "bad_organ_id",
+            "message": "MessageHeader/To/OrganId: 'BTTTT' is not an organ code: expected dot-separated groups of letters and digits such as 000.00.00.G22 (or the older 28.22.H17) (line 12)",
+            "where": "MessageHeader/To/OrganId",
+            "details": {"line": 12},
+        },
+    ),
+    "manifest_problem": (
+        400,
+        "The manifest and the attachments disagree; details.problems lists every disagreement",
+        {
+            "code": "reference_without_attachment",
+            "message": "the manifest names ContentId 'phu-luc' but no attachment has it",
+            "where": "edXMLManifest/Reference[1]/ContentId",
+            "details": {
+                "content_id": "phu-luc",
+                "problems": [
+                    {
+                        "code": "reference_without_attachment",
+                        "message": "the manifest names ContentId 'phu-luc' but no attachment has it",
+                        "where": "edXMLManifest/Reference[1]/ContentId",
+                        "content_id": "phu-luc",
+                    }
+                ],
+            },
+        },
+    ),
+    "field_too_long": (
+        413,
+        "A text field is over its limit (docs/EDXML.md lists them); where names the field",
+        {
+            "code": "field_too_long",
+            "message": "MessageHeader/Subject: 2001 characters; the limit is 2000 (line 27)",
+            "where": "MessageHeader/Subject",
+            "details": {"line": 27},
         },
     ),
     "signature_missing": (
@@ -659,11 +699,14 @@ def document() -> dict[str, Any]:
                             "empty_body",
                             "malformed",
                             "invalid",
+                            "bad_organ_id",
+                            "manifest_problem",
                             "signature_missing",
                             "from_not_caller",
                             "conflict",
                             "too_large",
                             "unsupported_encoding",
+                            "field_too_long",
                             "unknown_recipient",
                         ),
                     },

@@ -3,7 +3,14 @@
 Pure: no I/O beyond what callers hand in, no asyncio; the stdlib and lxml only.
 """
 
-from edoc.errors import EdocError, ForbiddenError, InvalidError, MalformedError, TooLargeError
+from edoc.errors import (
+    EdocError,
+    FieldTooLongError,
+    ForbiddenError,
+    InvalidError,
+    MalformedError,
+    TooLargeError,
+)
 from edoc.model import (
     DSIG_NS,
     NS,
@@ -29,15 +36,20 @@ from edoc.model import (
     StatusMessage,
     TraceHeader,
     TraceHeaderList,
+    Variant,
 )
 from edoc.reader import DEFAULT_LIMITS, AttachmentSink, Limits, Writer, from_tree, parse, parse_tree
+from edoc.rules import DEFAULT_FIELD_LIMIT, FIELD_LIMITS, MAX_NAME_BYTES, Problem, problems
 from edoc.schema import validate_written
 from edoc.values import VN_TZ, DocumentNumber, OrganId, format_date, format_timestamp
 from edoc.writer import AttachmentSource, build, build_tree, signature_parent, write
 
 __all__ = [
+    "DEFAULT_FIELD_LIMIT",
     "DEFAULT_LIMITS",
     "DSIG_NS",
+    "FIELD_LIMITS",
+    "MAX_NAME_BYTES",
     "NS",
     "VN_TZ",
     "Attachment",
@@ -50,6 +62,7 @@ __all__ = [
     "DocumentNumber",
     "DocumentType",
     "EdocError",
+    "FieldTooLongError",
     "ForbiddenError",
     "InvalidError",
     "Limits",
@@ -60,6 +73,7 @@ __all__ = [
     "Organization",
     "OtherInfo",
     "Package",
+    "Problem",
     "PromulgationInfo",
     "Receiver",
     "ReplacementInfo",
@@ -72,6 +86,7 @@ __all__ = [
     "TooLargeError",
     "TraceHeader",
     "TraceHeaderList",
+    "Variant",
     "Writer",
     "build",
     "build_tree",
@@ -80,6 +95,7 @@ __all__ = [
     "from_tree",
     "parse",
     "parse_tree",
+    "problems",
     "signature_parent",
     "validate_written",
     "write",

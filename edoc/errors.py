@@ -64,3 +64,10 @@ class ForbiddenError(EdocError):
     instructions, or the older e-doc.vn protocol's namespace."""
 
     code = "forbidden"
+
+
+class FieldTooLongError(TooLargeError):
+    """One text field is longer than its documented limit (`edoc.rules.FIELD_LIMITS`); `where`
+    names the field."""
+
+    code = "field_too_long"

@@ -302,6 +302,19 @@ class Attachment:
         )
 
 
+@dataclass(frozen=True)
+class Variant:
+    """A form the reader accepted that is not the one the writer writes (a `dd/MM/yyyy` date, the
+    single-s `Business` spelling, an empty `<X/>` read as absent...)."""
+
+    code: str  # machine word, e.g. "date_dd_mm_yyyy"
+    where: str  # element path, e.g. MessageHeader/PromulgationInfo/PromulgationDate
+    message: str  # what was read and how, for a person
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "where": self.where, "message": self.message}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Package:
     """One edXML package: a letter or a Status receipt."""
@@ -311,6 +324,9 @@ class Package:
     manifest: list[ManifestReference] = field(default_factory=list)  # edXMLBody/edXMLManifest
     attachments: list[Attachment] = field(default_factory=list)  # AttachmentEncoded
     signature: SignatureKind = SignatureKind.NONE  # edXMLHeader/Signature, what kind
+    # The non-canonical forms the reader met. Not part of the letter's meaning: two packages that
+    # say the same thing in different forms are equal.
+    variants: tuple[Variant, ...] = field(default=(), compare=False)
 
     @property
     def is_status(self) -> bool:

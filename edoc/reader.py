@@ -5,6 +5,7 @@ into the model, checking it by meaning."""
 from __future__ import annotations
 
 import binascii
+import datetime as dt
 import hashlib
 import re
 from collections.abc import Callable
@@ -14,7 +15,14 @@ from xml.parsers import expat
 
 from lxml import etree
 
-from edoc.errors import EdocError, ForbiddenError, InvalidError, MalformedError, TooLargeError
+from edoc.errors import (
+    EdocError,
+    FieldTooLongError,
+    ForbiddenError,
+    InvalidError,
+    MalformedError,
+    TooLargeError,
+)
 from edoc.model import (
     DSIG_NS,
     NS,
@@ -42,9 +50,18 @@ from edoc.model import (
     StatusMessage,
     TraceHeader,
     TraceHeaderList,
+    Variant,
     zip_single_name,
 )
-from edoc.values import ValueProblem, parse_date, parse_timestamp, strip_cid
+from edoc.rules import check_attachment_name, check_content_type, field_limit
+from edoc.values import (
+    ValueProblem,
+    check_organ_code,
+    parse_timestamp,
+    read_date,
+    strip_cid,
+    timestamp_variant,
+)
 
 XINCLUDE_NS = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
 LEGACY_NS_PREFIX = "http://www.e-doc.vn/"
@@ -368,7 +385,10 @@ class _Scanner:
                 frame.decoder.feed(text)
             except ValueProblem as exc:
                 raise InvalidError(
-                    f"the attachment {exc}", where=_frame_path(self.stack), line=frame.line
+                    f"the attachment {exc}",
+                    where=_frame_path(self.stack),
+                    line=frame.line,
+                    code="bad_base64",
                 ) from None
             return
         if frame.has_child:
@@ -390,7 +410,10 @@ class _Scanner:
                 result = frame.decoder.finish()
             except ValueProblem as exc:
                 raise InvalidError(
-                    f"the attachment {exc}", where=_frame_path(self.stack), line=frame.line
+                    f"the attachment {exc}",
+                    where=_frame_path(self.stack),
+                    line=frame.line,
+                    code="bad_base64",
                 ) from None
             parent = self.stack[-2].element
             assert parent is not None
@@ -491,21 +514,61 @@ def _bool(text: str) -> bool:
     raise ValueProblem(f"{text!r} is not true or false")
 
 
-class _Node:
-    __slots__ = ("_index", "el", "path")
+# .NET serialisers write a null as <X xsi:nil="true"/>: the XML Schema instance attributes say
+# nothing of the letter.
+_XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
 
-    def __init__(self, el: etree._Element, path: str) -> None:
+
+def _is_empty(el: etree._Element) -> bool:
+    """`<X/>`, `<X></X>`, `<X> </X>`, `<X xsi:nil="true"/>`, or an element holding only such
+    elements: an empty optional element means absent. An attachment's bytes are never "empty" here (when streamed they are
+    not in the tree at all)."""
+    if (el.text or "").strip() or any(not str(key).startswith(_XSI) for key in el.attrib):
+        return False
+    if _local(el) == "ContentTransferEncoded":
+        return False
+    return all(_is_empty(child) for child in el if isinstance(child.tag, str))
+
+
+_NAME_VARIANTS = {
+    "Manifest": ("manifest_element", "Manifest read as edXMLManifest"),
+}
+
+
+class _Node:
+    __slots__ = ("_empty", "_index", "el", "notes", "path")
+
+    def __init__(self, el: etree._Element, path: str, notes: list[Variant]) -> None:
         self.el = el
         self.path = path
+        self.notes = notes
         self._index: dict[str, list[etree._Element]] | None = None
+        self._empty: dict[str, etree._Element] = {}
 
     def _children(self, name: str) -> list[etree._Element]:
         if self._index is None:
             self._index = {}
             for child in self.el:
-                if isinstance(child.tag, str):
-                    self._index.setdefault(_local(child), []).append(child)
+                if not isinstance(child.tag, str):
+                    continue
+                raw = etree.QName(child).localname
+                local = _norm(raw)
+                if raw != local:
+                    code, message = _NAME_VARIANTS.get(
+                        raw, ("business_single_s", f"{raw} read as {local}")
+                    )
+                    self.notes.append(Variant(code, f"{self.path}/{local}", message))
+                if _is_empty(child):
+                    self._empty.setdefault(local, child)
+                    self.notes.append(
+                        Variant("empty_element", f"{self.path}/{local}", "empty, read as absent")
+                    )
+                    continue
+                self._index.setdefault(local, []).append(child)
         return self._index.get(name, [])
+
+    def _node(self, el: etree._Element, path: str) -> _Node:
+        return _Node(el, path, self.notes)
 
     @property
     def line(self) -> int | None:
@@ -514,12 +577,12 @@ class _Node:
     def kids(self, name: str) -> list[_Node]:
         found = self._children(name)
         if len(found) == 1:
-            return [_Node(found[0], f"{self.path}/{name}")]
-        return [_Node(c, f"{self.path}/{name}[{i}]") for i, c in enumerate(found, 1)]
+            return [self._node(found[0], f"{self.path}/{name}")]
+        return [self._node(c, f"{self.path}/{name}[{i}]") for i, c in enumerate(found, 1)]
 
     def one(self, name: str) -> _Node | None:
         found = self._children(name)
-        return _Node(found[0], f"{self.path}/{name}") if found else None
+        return self._node(found[0], f"{self.path}/{name}") if found else None
 
     def need(self, name: str) -> _Node:
         node = self.one(name)
@@ -528,12 +591,29 @@ class _Node:
         return node
 
     def missing(self, name: str) -> InvalidError:
+        self._children(name)
+        empty = self._empty.get(name)
+        if empty is not None:
+            return InvalidError(
+                "is required but empty",
+                where=f"{self.path}/{name}",
+                line=_sourceline(empty),
+                code="empty",
+            )
         return InvalidError(
             "is required but missing", where=f"{self.path}/{name}", line=self.line, code="missing"
         )
 
     def text(self) -> str | None:
         value = (self.el.text or "").strip()
+        limit = field_limit(_local(self.el))
+        if len(value) > limit:
+            raise FieldTooLongError(
+                f"{len(value)} characters; the limit is {limit}",
+                where=self.path,
+                line=self.line,
+                code="field_too_long",
+            )
         return value or None
 
     def opt(self, name: str) -> str | None:
@@ -541,12 +621,8 @@ class _Node:
         return node.text() if node is not None else None
 
     def req(self, name: str) -> str:
-        node = self.need(name)
-        value = node.text()
-        if value is None:
-            raise InvalidError(
-                "is required but empty", where=node.path, line=node.line, code="empty"
-            )
+        value = self.need(name).text()
+        assert value is not None  # an element without text is empty, so absent
         return value
 
     def conv(self, name: str, convert: Callable[[str], T], *, required: bool = False) -> T | None:
@@ -554,11 +630,7 @@ class _Node:
         value = node.text() if node is not None else None
         if value is None:
             if required:
-                if node is None:
-                    raise self.missing(name)
-                raise InvalidError(
-                    "is required but empty", where=node.path, line=node.line, code="empty"
-                )
+                raise self.missing(name)
             return None
         assert node is not None
         try:
@@ -568,6 +640,62 @@ class _Node:
                 str(exc), where=node.path, line=node.line, code="bad_value"
             ) from None
 
+    def date(self, name: str, *, required: bool = False) -> dt.date | None:
+        """A date in yyyy/MM/dd or one of the variants `read_date` knows, noted as such."""
+        forms: list[tuple[str, str]] = []
+
+        def convert(text: str) -> dt.date:
+            value, variant = read_date(text)
+            if variant is not None:
+                forms.append((variant, text))
+            return value
+
+        value = self.conv(name, convert, required=required)
+        for variant, text in forms:
+            self.notes.append(Variant(variant, f"{self.path}/{name}", f"{text!r} read as {value}"))
+        return value
+
+    def timestamp(self, name: str) -> dt.datetime:
+        value = self.conv(name, parse_timestamp, required=True)
+        assert value is not None
+        text = self.opt(name) or ""
+        if (form := timestamp_variant(text)) is not None:
+            self.notes.append(
+                Variant("timestamp_form", f"{self.path}/{name}", f"{text!r} is {form}")
+            )
+        return value
+
+    def organ(self, name: str = "OrganId") -> str:
+        """A required OrganId, which must have the shape of an organ code."""
+        node = self.need(name)
+        return node.organ_text()
+
+    def organ_text(self) -> str:
+        text = self.text()
+        assert text is not None
+        try:
+            return check_organ_code(text)
+        except ValueProblem as exc:
+            raise InvalidError(
+                str(exc), where=self.path, line=self.line, code="bad_organ_id"
+            ) from None
+
+    def checked(
+        self, name: str, check: Callable[[str], None], *, code: str, about: str
+    ) -> str | None:
+        """An optional text that `check` must accept; the error names `about` (an attachment)."""
+        node = self.one(name)
+        value = node.text() if node is not None else None
+        if value is None or node is None:
+            return None
+        try:
+            check(value)
+        except ValueProblem as exc:
+            raise InvalidError(
+                f"{about}: {exc}", where=node.path, line=node.line, code=code
+            ) from None
+        return value
+
     def fail(self, message: str, code: str = "invalid") -> InvalidError:
         return InvalidError(message, where=self.path, line=self.line, code=code)
 
@@ -576,6 +704,7 @@ class _TreeReader:
     def __init__(self, root: etree._Element, streamed: dict[etree._Element, _Streamed] | None):
         self.root = root
         self.streamed = streamed
+        self.notes: list[Variant] = []
 
     def package(self) -> Package:
         root = self.root
@@ -588,7 +717,7 @@ class _TreeReader:
         if local == "edXMLEnvelope":
             envelope, outer = root, None
         elif local == "edXML":
-            outer = _Node(root, "edXML")
+            outer = _Node(root, "edXML", self.notes)
             found = outer.one("edXMLEnvelope")
             if found is None:
                 raise outer.missing("edXMLEnvelope")
@@ -608,7 +737,11 @@ class _TreeReader:
                 line=_sourceline(envelope),
                 code="wrong_namespace",
             )
-        env = _Node(envelope, "edXMLEnvelope")
+        env = _Node(envelope, "edXMLEnvelope", self.notes)
+        if outer is None:
+            self.notes.append(
+                Variant("envelope_root", "edXMLEnvelope", "the root is edXMLEnvelope, not edXML")
+            )
         header_el = env.need("edXMLHeader")
         message = header_el.one("MessageHeader")
         if message is None:
@@ -637,6 +770,14 @@ class _TreeReader:
         holders = [outer, env] if outer is not None else [env]
         for holder in holders:
             for encoded in holder.kids("AttachmentEncoded"):
+                if holder is env and outer is not None:
+                    self.notes.append(
+                        Variant(
+                            "attachments_in_envelope",
+                            "edXMLEnvelope/AttachmentEncoded",
+                            "AttachmentEncoded inside the envelope rather than after it",
+                        )
+                    )
                 encoded.path = "AttachmentEncoded"
                 attachments.extend(self._attachment(a) for a in encoded.kids("Attachment"))
         signature = _signature_kind([header_el, env] + ([outer] if outer else []))
@@ -646,6 +787,7 @@ class _TreeReader:
             manifest=manifest,
             attachments=attachments,
             signature=signature,
+            variants=tuple(dict.fromkeys(self.notes)),
         )
 
     # -- the letter ---------------------------------------------------------------------------
@@ -668,10 +810,13 @@ class _TreeReader:
             if not sep:
                 raise code_node.missing("CodeNumber")
             code = Code(number.strip(), notation.strip())
+            self.notes.append(
+                Variant("code_as_text", code_node.path, f"Code written as one text {whole!r}")
+            )
         else:
             code = Code(code_node.req("CodeNumber"), code_node.req("CodeNotation"))
         promulgation = mh.need("PromulgationInfo")
-        date = promulgation.conv("PromulgationDate", parse_date, required=True)
+        date = promulgation.date("PromulgationDate", required=True)
         assert date is not None
         doc_type = mh.need("DocumentType")
         type_number = doc_type.conv("Type", _int, required=True)
@@ -691,7 +836,7 @@ class _TreeReader:
             subject=mh.req("Subject"),
             content=mh.opt("Content"),
             signer_info=self._signer(signer) if signer is not None else None,
-            due_date=mh.conv("DueDate", parse_date),
+            due_date=mh.date("DueDate"),
             other_info=self._other_info(mh.one("OtherInfo")),
             response_for=[self._response_for(r) for r in mh.kids("ResponseFor")],
             steering_type=steering if steering is not None else 0,
@@ -715,7 +860,7 @@ class _TreeReader:
 
     def _organization(self, node: _Node) -> Organization:
         return Organization(
-            organ_id=node.req("OrganId"),
+            organ_id=node.organ(),
             organization_in_charge=node.opt("OrganizationInCharge"),
             organ_name=node.opt("OrganName"),
             organ_add=node.opt("OrganAdd"),
@@ -753,10 +898,10 @@ class _TreeReader:
             number, notation = code_node.opt("CodeNumber"), code_node.opt("CodeNotation")
             code = f"{number}/{notation}" if number and notation else code_node.text()
         return ResponseFor(
-            organ_id=node.req("OrganId"),
+            organ_id=node.organ(),
             code=code,
             document_id=node.req("DocumentId"),
-            promulgation_date=node.conv("PromulgationDate", parse_date),
+            promulgation_date=node.date("PromulgationDate"),
         )
 
     # -- the receipt --------------------------------------------------------------------------
@@ -774,8 +919,17 @@ class _TreeReader:
                 code="several_responses",
             )
         status_code = mh.conv("StatusCode", _status_code, required=True)
-        timestamp = mh.conv("Timestamp", parse_timestamp, required=True)
-        assert status_code is not None and timestamp is not None
+        assert status_code is not None
+        written = mh.opt("StatusCode")
+        if written != status_code.code:
+            self.notes.append(
+                Variant(
+                    "status_code_form",
+                    "MessageHeader/StatusCode",
+                    f"{written!r} read as {status_code.code}",
+                )
+            )
+        timestamp = mh.timestamp("Timestamp")
         staff = mh.one("StaffInfo")
         return StatusMessage(
             from_=from_,
@@ -800,9 +954,8 @@ class _TreeReader:
     def _trace(self, node: _Node) -> TraceHeaderList:
         hops = []
         for hop in node.kids("TraceHeader"):
-            timestamp = hop.conv("Timestamp", parse_timestamp, required=True)
-            assert timestamp is not None
-            hops.append(TraceHeader(hop.req("OrganId"), timestamp))
+            timestamp = hop.timestamp("Timestamp")
+            hops.append(TraceHeader(hop.organ(), timestamp))
         business = node.one("Bussiness")
         return TraceHeaderList(
             bussiness=self._bussiness(business) if business is not None else None,
@@ -818,7 +971,7 @@ class _TreeReader:
             if receiver_list is not None:
                 for receiver in receiver_list.kids("Receiver"):
                     receivers.append(
-                        Receiver(receiver.req("OrganId"), receiver.conv("ReceiverType", _int))
+                        Receiver(receiver.organ(), receiver.conv("ReceiverType", _int))
                     )
             infos.append(
                 BussinessDocumentInfo(
@@ -832,7 +985,7 @@ class _TreeReader:
             for replacement in replacement_list.kids("ReplacementInfo"):
                 organ_list = replacement.one("OrganIdList")
                 organs = (
-                    [o for n in organ_list.kids("OrganId") if (o := n.text())]
+                    [n.organ_text() for n in organ_list.kids("OrganId")]
                     if organ_list is not None
                     else []
                 )
@@ -855,13 +1008,27 @@ class _TreeReader:
         if content_id is None:
             # Some writers carry the reference only as xlink:href="cid:…".
             content_id = node.el.get("{http://www.w3.org/1999/xlink}href")
+            if content_id:
+                self.notes.append(
+                    Variant(
+                        "reference_xlink_href",
+                        node.path,
+                        f"ContentId read from xlink:href {content_id!r}",
+                    )
+                )
         if not content_id:
             raise node.missing("ContentId")
+        cid = strip_cid(content_id)
+        about = f"manifest reference {cid!r}"
         return ManifestReference(
-            content_id=strip_cid(content_id),
-            content_type=node.opt("ContentType"),
+            content_id=cid,
+            content_type=node.checked(
+                "ContentType", check_content_type, code="bad_content_type", about=about
+            ),
             description=node.opt("Description"),
-            attachment_name=node.opt("AttachmentName"),
+            attachment_name=node.checked(
+                "AttachmentName", check_attachment_name, code="bad_attachment_name", about=about
+            ),
         )
 
     def _attachment(self, node: _Node) -> Attachment:
@@ -877,10 +1044,15 @@ class _TreeReader:
                 streamed = decoder.finish()
             except ValueProblem as exc:
                 raise encoded.fail(f"the attachment {exc}", "bad_base64") from None
+        about = f"attachment {content_id!r}"
         return Attachment(
             content_id=content_id,
-            name=node.opt("AttachmentName"),
-            content_type=node.opt("ContentType"),
+            name=node.checked(
+                "AttachmentName", check_attachment_name, code="bad_attachment_name", about=about
+            ),
+            content_type=node.checked(
+                "ContentType", check_content_type, code="bad_content_type", about=about
+            ),
             description=node.opt("Description"),
             size=streamed.size,
             sha256=streamed.sha256,

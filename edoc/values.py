@@ -12,6 +12,11 @@ from edoc.errors import InvalidError
 #: Vietnam's local time, in which edXML timestamps are written (no daylight saving).
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")
 
+
+class ValueProblem(ValueError):
+    """A text that is not the value it should be; the reader adds the element path and line."""
+
+
 # M4.M3.M2.M1: M1 names the level-1 organ (a group letter and two digits: G22 a ministry-level
 # organ, H26 a province...); M2 and M3 are two characters, M4 three, "00"/"000" where the organ
 # sits higher up. Letters are allowed below level 1 because issued codes use them (G01.01.02.H35).
@@ -71,6 +76,28 @@ class OrganId:
 
     def __str__(self) -> str:
         return f"{self.level4}.{self.level3}.{self.level2}.{self.level1}"
+
+
+# The shape every organ code read from a package must have: three to five dot-separated groups of
+# letters and digits. It takes the QĐ 20/2020 form (000.00.00.G22, 000.00.15.H51), the older
+# three-group codes still in circulation (28.22.H17, 01.02.G22), issued variants with a longer last
+# group (001.00.20.TT2) and test-platform ids (vxp.saas.03); it refuses what is no code at all,
+# such as an abbreviation (BTTTT), a name, or text with spaces.
+_ORGAN_CODE = re.compile(r"^[0-9A-Za-z]{1,8}(?:\.[0-9A-Za-z]{1,8}){2,4}$")
+#: Longest OrganId the reader takes (the shape above allows at most 44 characters).
+MAX_ORGAN_ID = 44
+
+
+def check_organ_code(text: str) -> str:
+    """`text` stripped when it has the shape of an organ code, else ValueProblem."""
+    value = text.strip()
+    if not _ORGAN_CODE.match(value):
+        shown = value if len(value) <= 60 else value[:60] + "…"
+        raise ValueProblem(
+            f"{shown!r} is not an organ code: expected dot-separated groups of letters and "
+            "digits such as 000.00.00.G22 (or the older 28.22.H17)"
+        )
+    return value
 
 
 _NUMBER = re.compile(r"^[0-9]{1,7}$")
@@ -139,36 +166,58 @@ class DocumentNumber:
         return f"{self.number}/{self.notation}"
 
 
-# Dates: yyyy/MM/dd is what edXML writes; yyyy-MM-dd is read too, and a time part after the date
-# (some writers serialise a DateTime) is tolerated and dropped.
+# Dates: yyyy/MM/dd is what edXML writes. Read too: yyyy-MM-dd, dd/MM/yyyy (some vendors, Bkav
+# among them, write it inside the QCVN 102 namespace), and a time part after the date (some writers
+# serialise a DateTime), which is dropped. The four-digit year says which way round a date is.
 _DATE = re.compile(
-    r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
+    r"^(\d{1,4})([/-])(\d{1,2})\2(\d{1,4})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
 )
 _DMY = re.compile(r"^\d{1,2}[/-]\d{1,2}[/-]\d{4}")
 _TIMESTAMP = re.compile(
     r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?"
     r"\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
-
-
-class ValueProblem(ValueError):
-    """A text that is not the value it should be; the reader adds the element path and line."""
+_CANONICAL_DATE = re.compile(r"^\d{4}/\d{2}/\d{2}$")
+_CANONICAL_TIMESTAMP = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}$")
 
 
 def parse_date(text: str) -> dt.date:
+    return read_date(text)[0]
+
+
+def read_date(text: str) -> tuple[dt.date, str | None]:
+    """The date, and the variant it was written in: None for the canonical yyyy/MM/dd, else
+    `date_dd_mm_yyyy` (also with dashes), `date_dashes` (yyyy-MM-dd), `date_with_time` or
+    `date_short` (a month or day without its leading zero)."""
     value = text.strip()
     match = _DATE.match(value)
     if match is None:
-        hint = " (dd/MM/yyyy is not accepted: edXML writes yyyy/MM/dd)" if _DMY.match(value) else ""
-        raise ValueProblem(f"{text!r} is not a date in yyyy/MM/dd form{hint}")
+        raise ValueProblem(f"{text!r} is not a date in yyyy/MM/dd form")
+    first, sep, month, last = match.groups()
+    variant: str | None
+    if len(first) == 4 and len(last) <= 2:
+        year, day, variant = first, last, None if sep == "/" else "date_dashes"
+    elif len(last) == 4 and len(first) <= 2:
+        year, day, variant = last, first, "date_dd_mm_yyyy"
+    else:
+        raise ValueProblem(
+            f"{text!r} is ambiguous: no single four-digit year tells yyyy/MM/dd from dd/MM/yyyy"
+        )
+    if variant is None and not _CANONICAL_DATE.match(value):
+        variant = "date_with_time" if len(value) > 10 else "date_short"
     try:
-        return dt.date(int(match[1]), int(match[2]), int(match[3]))
+        return dt.date(int(year), int(month), int(day)), variant
     except ValueError:
         raise ValueProblem(f"{text!r} is not a date") from None
 
 
 def format_date(value: dt.date) -> str:
     return f"{value.year:04d}/{value.month:02d}/{value.day:02d}"
+
+
+def timestamp_variant(text: str) -> str | None:
+    """None when a timestamp is written exactly `yyyy/MM/dd HH:mm:ss`, else a word on its form."""
+    return None if _CANONICAL_TIMESTAMP.match(text.strip()) else "not yyyy/MM/dd HH:mm:ss"
 
 
 def parse_timestamp(text: str) -> dt.datetime:

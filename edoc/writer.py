@@ -292,6 +292,8 @@ def _bussiness(parent: etree._Element, b: Bussiness) -> None:
     _opt(node, "BussinessDocReason", b.bussiness_doc_reason)
     _opt(node, "Paper", b.paper)
     for info in b.bussiness_document_info:
+        if not (info.document_info or info.document_receiver or info.receivers):
+            continue  # it would be written <BussinessDocumentInfo/>, which reads as absent
         info_node = _sub(node, "BussinessDocumentInfo")
         _opt(info_node, "DocumentInfo", info.document_info)
         _opt(info_node, "DocumentReceiver", info.document_receiver)

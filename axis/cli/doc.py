@@ -41,6 +41,11 @@ def inspect(file: str, as_json: bool) -> None:
     signature is reported, not refused (checking signatures is `axis doc verify`'s job).
     An invalid or hostile file gives exit status 1 and one line on stderr.
 
+    `variants` lists each form read that is not the one the axis writes (a dd/MM/yyyy date,
+    an empty <X/>, the single-s Business spelling...). `problems` lists what does not hold
+    together (a manifest Reference without its attachment, an attachment no Reference names,
+    a ContentId used twice); the summary is still printed, and the exit status is 1.
+
     Example: axis doc inspect letter.edxml | jq .attachments
     """
     try:
@@ -57,6 +62,8 @@ def inspect(file: str, as_json: bool) -> None:
         return
     data = summary(package)
     emit(data, as_json=as_json, text=_text(data))
+    if data["problems"]:
+        raise SystemExit(1)
 
 
 def _read(stream: BinaryIO) -> edoc.Package:
@@ -148,6 +155,8 @@ def summary(package: edoc.Package) -> dict[str, Any]:
         for a in package.attachments
     ]
     data["signature"] = package.signature.value
+    data["variants"] = [v.to_json() for v in package.variants]
+    data["problems"] = [p.to_json() for p in edoc.problems(package)]
     return data
 
 
@@ -182,6 +191,10 @@ def _text(data: dict[str, Any]) -> str:
             f"{'attachment':<12} {att['name']}{inner}  {att['size']} bytes  sha256 {att['sha256']}"
         )
     lines.append(f"{'signature':<12} {data['signature']}")
+    for variant in data["variants"]:
+        lines.append(f"{'variant':<12} {variant['where']}: {variant['message']}")
+    for problem in data["problems"]:
+        lines.append(f"{'problem':<12} {problem['where']}: {problem['message']}")
     return "\n".join(lines)
 
 

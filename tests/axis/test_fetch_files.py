@@ -20,6 +20,7 @@ from tests.support.world import World
 DOC = "0192f0c1-0000-7000-8000-000000000000"
 BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 LONG_NAME = "Tờ trình về việc phê duyệt " * 20 + ".pdf"  # ~700 bytes of UTF-8
+FULL_NAME = "a" * 251 + ".pdf"  # 255 bytes: the most the axis takes, too long once prefixed
 
 
 # ---------------------------------------------------------------- the names
@@ -105,11 +106,14 @@ async def _letter_for(client_for, hub_config, db, world, tmp_path, attachments):
 async def test_fetch_writes_hostile_attachment_names_as_plain_files_inside_the_folder(
     client_for, hub_config, db: asyncpg.Connection, world: World, tmp_path: Path
 ) -> None:
+    # The axis refuses control and bidi characters and names over 255 bytes at ingest (see
+    # test_package_rules), so what reaches a recipient is at worst a path, a leading dash, a name
+    # that fills the file system's limit once prefixed, or the same name twice.
     attachments = [
         ("../../escaped.pdf", b"%PDF one"),
-        ("báo cáo\u202egpj.exe", b"MZ two"),
-        ("to\x9btrinh.pdf", b"%PDF three"),
-        (LONG_NAME, b"%PDF four"),
+        ("báo cáo: tháng 10?.pdf", b"%PDF two"),
+        ("CON.pdf", b"%PDF three"),
+        (FULL_NAME, b"%PDF four"),
         ("-rf", b"five"),
         ("same.pdf", b"%PDF six"),
         ("same.pdf", b"%PDF seven"),
@@ -130,8 +134,8 @@ async def test_fetch_writes_hostile_attachment_names_as_plain_files_inside_the_f
     assert not (tmp_path / "escaped.pdf").exists()
     names = [f.name for f in files]
     assert names[0] == f"{doc}-1-escaped.pdf"
-    assert names[1] == f"{doc}-2-báo cáogpj.exe"
-    assert names[2] == f"{doc}-3-totrinh.pdf"
+    assert names[1] == f"{doc}-2-báo cáo_ tháng 10_.pdf"
+    assert names[2].startswith(f"{doc}-3-") and names[2].endswith(".pdf")
     assert len(names[3].encode()) <= 255 and names[3].endswith(".pdf")
     assert names[4] == f"{doc}-5-rf"
     assert names[5] != names[6]  # the same name twice: two files, neither overwritten

@@ -579,7 +579,7 @@ async def test_every_error_example_is_what_the_axis_really_answers(
     letter = axis.letter
     xml: dict[str, Any] = {"media_type": "application/xml"}
     unsigned = edoc.build(letter_package(g22.organ_id, [h41.organ_id]))
-    bad_date = re.sub(rb"(<(\w+:)?PromulgationDate>)[^<]+", rb"\g<1>30/09/2015", unsigned)
+    bad_date = re.sub(rb"(<(\w+:)?PromulgationDate>)[^<]+", rb"\g<1>30/09/15", unsigned)
     assert bad_date != unsigned
     same_id = world.letter(
         g22, [h41], document_id=_edxml_document_id(letter), subject="Nội dung khác"
@@ -611,6 +611,27 @@ async def test_every_error_example_is_what_the_axis_really_answers(
         "empty_body": lambda: send(b""),
         "malformed": lambda: send(b"<edXML>"),
         "invalid": lambda: send(signing.sign(bad_date, g22.key, g22.chain)),
+        "bad_organ_id": lambda: send(
+            signing.sign(
+                unsigned.replace(
+                    f"<edXML:OrganId>{h41.organ_id}<".encode(), b"<edXML:OrganId>BTTTT<"
+                ),
+                g22.key,
+                g22.chain,
+            )
+        ),
+        "manifest_problem": lambda: send(
+            world.signed(
+                g22,
+                replace(
+                    letter_package(g22.organ_id, [h41.organ_id]),
+                    manifest=[edoc.ManifestReference(content_id="phu-luc")],
+                ),
+            )
+        ),
+        "field_too_long": lambda: send(
+            world.letter(g22, [h41], subject="Đ" * (edoc.FIELD_LIMITS["Subject"] + 1))
+        ),
         "signature_missing": lambda: send(unsigned),
         "from_not_caller": lambda: send(
             world.signed(g22, letter_package(g22.organ_id, [h41.organ_id])), by=h41

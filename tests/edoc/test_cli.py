@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -10,7 +11,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+import edoc
 from axis.cli.main import cli
+from edoc import sample
 from tests.edoc.conftest import FIXTURES, HOSTILE
 
 AXIS = Path(sys.executable).parent / "axis"
@@ -70,13 +73,13 @@ def test_inspect_refuses_a_hostile_file_with_one_line_and_exit_1():
     assert "DTD" in lines[0]
 
 
-def test_inspect_names_element_and_line_of_a_bad_date():
-    path = HOSTILE / "date_dd_mm_yyyy.xml"
+def test_inspect_names_element_and_line_of_an_ambiguous_date():
+    path = HOSTILE / "date_ambiguous.xml"
     result = CliRunner().invoke(cli, ["doc", "inspect", str(path)])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"error: {path}: MessageHeader/PromulgationInfo/PromulgationDate: '06/01/2025' is not a date "
-        "in yyyy/MM/dd form (dd/MM/yyyy is not accepted: edXML writes yyyy/MM/dd) (line 18)"
+        f"error: {path}: MessageHeader/PromulgationInfo/PromulgationDate: '06/01/25' is "
+        "ambiguous: no single four-digit year tells yyyy/MM/dd from dd/MM/yyyy (line 18)"
     ]
 
 
@@ -125,3 +128,60 @@ def test_bench_edoc_prints_throughput_and_peak_memory():
     rows = json.loads(result.output)
     assert [r["package_bytes"] > 0 for r in rows] == [True, True]
     assert all(r["mb_per_s"] > 0 and r["peak_rss_mib"] > 0 for r in rows)
+
+
+def test_inspect_lists_a_day_first_date_as_a_variant_and_reads_the_right_day():
+    data = inspect(FIXTURES / "letter_bkav_date_dd_mm_yyyy.edxml")
+    assert (data["promulgation_date"], data["due_date"]) == ("2020-10-30", "2020-11-15")
+    assert {"code": "date_dd_mm_yyyy",
+            "where": "MessageHeader/PromulgationInfo/PromulgationDate",
+            "message": "'30/10/2020' read as 2020-10-30"} in data["variants"]  # fmt: skip
+    assert data["problems"] == []
+
+
+def test_inspect_of_a_canonical_package_lists_no_variant_and_no_problem():
+    data = inspect(FIXTURES / "letter_all_optional_present.edxml")
+    assert (data["variants"], data["problems"]) == ([], [])
+
+
+def _letter_with(manifest_ids: list[str], attachment_ids: list[str]) -> bytes:
+    letter = sample.make_letter(seed=4, attachments=0)
+    files = [
+        edoc.Attachment.from_bytes(b"%PDF-1.7\n", name=f"{cid}.pdf", content_id=cid)
+        for cid in attachment_ids
+    ]
+    refs = [edoc.ManifestReference(content_id=cid) for cid in manifest_ids]
+    return edoc.build(dataclasses.replace(letter, attachments=files, manifest=refs))
+
+
+def test_inspect_lists_manifest_problems_prints_the_summary_and_exits_1(tmp_path):
+    path = tmp_path / "letter.edxml"
+    path.write_bytes(_letter_with(["cv", "phu-luc"], ["cv", "bang-ke", "bang-ke"]))
+    result = CliRunner().invoke(cli, ["doc", "inspect", "--json", str(path)])
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert [a["content_id"] for a in data["attachments"]] == ["cv", "bang-ke", "bang-ke"]
+    assert [(p["code"], p["content_id"]) for p in data["problems"]] == [
+        ("duplicate_content_id", "bang-ke"),
+        ("reference_without_attachment", "phu-luc"),
+        ("attachment_without_reference", "bang-ke"),
+    ]
+
+
+def test_inspect_shows_problems_to_a_person_on_a_terminal(tmp_path, monkeypatch):
+    monkeypatch.setattr("axis.cli.output.wants_json", lambda flag: flag)  # as on a terminal
+    path = tmp_path / "letter.edxml"
+    path.write_bytes(_letter_with(["phu-luc"], []))
+    result = CliRunner().invoke(cli, ["doc", "inspect", str(path)])
+    assert result.exit_code == 1
+    assert (
+        "problem      edXMLManifest/Reference[1]/ContentId: the manifest names ContentId "
+        "'phu-luc' but no attachment has it"
+    ) in result.output.splitlines()
+
+
+def test_inspect_refuses_an_abbreviation_for_an_organ_id_naming_the_element():
+    path = HOSTILE / "organ_id_abbreviation.xml"
+    result = CliRunner().invoke(cli, ["doc", "inspect", str(path)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: {path}: MessageHeader/From/OrganId: 'BTTTT' is not")

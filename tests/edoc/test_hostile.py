@@ -23,7 +23,8 @@ EXPECTED = {
     "not_xml_at_all.xml": MalformedError,
     "truncated.xml": MalformedError,
     "too_deep.xml": TooLargeError,
-    "date_dd_mm_yyyy.xml": InvalidError,
+    "date_ambiguous.xml": InvalidError,
+    "organ_id_abbreviation.xml": InvalidError,
     "date_not_a_date.xml": InvalidError,
     "missing_from.xml": InvalidError,
     "two_froms.xml": InvalidError,
@@ -58,13 +59,13 @@ def test_billion_laughs_is_refused_before_any_entity_is_expanded():
     assert caught.value.code == "dtd" and caught.value.line == 2
 
 
-def test_dd_mm_yyyy_date_names_the_element_and_line():
+def test_a_date_without_a_four_digit_year_is_ambiguous_and_names_the_element_and_line():
     with pytest.raises(InvalidError) as caught:
-        edoc.parse((HOSTILE / "date_dd_mm_yyyy.xml").read_bytes())
+        edoc.parse((HOSTILE / "date_ambiguous.xml").read_bytes())
     err = caught.value
     assert err.where == "MessageHeader/PromulgationInfo/PromulgationDate"
     assert err.line == 18
-    assert "dd/MM/yyyy" in err.message
+    assert "ambiguous" in err.message
 
 
 def test_impossible_date_message_reads_like_the_issue_example():
@@ -135,3 +136,11 @@ def test_a_missing_required_element_is_named():
     with pytest.raises(InvalidError) as caught:
         edoc.parse(broken)
     assert caught.value.where == "MessageHeader/Subject" and caught.value.code == "missing"
+
+
+def test_an_abbreviation_for_an_organ_id_names_the_element_and_line():
+    with pytest.raises(InvalidError) as caught:
+        edoc.parse((HOSTILE / "organ_id_abbreviation.xml").read_bytes())
+    err = caught.value
+    assert (err.code, err.where, err.line) == ("bad_organ_id", "MessageHeader/From/OrganId", 7)
+    assert "'BTTTT' is not an organ code" in err.message

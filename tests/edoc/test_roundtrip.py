@@ -28,9 +28,18 @@ stamps = st.datetimes(
     max_value=dt.datetime(2090, 1, 1),
     timezones=st.just(edoc.VN_TZ),
 ).map(lambda d: d.replace(microsecond=0))
+# Every organ code shape the reader takes: QĐ 20 (000.00.00.G22), the older three groups
+# (28.22.H17), issued variants (001.00.20.TT2) and test-platform ids (vxp.saas.03).
+organ_ids = st.from_regex(r"\A[0-9A-Za-z]{1,8}(\.[0-9A-Za-z]{1,8}){2,4}\Z")
+# An attachment's name: the Vietnamese text above without line breaks (control characters are
+# refused in names).
+names = text.map(lambda t: t.replace("\n", " ").strip()).filter(bool)
+content_types = st.sampled_from(
+    ["application/pdf", "application/zip", "application/doc", "text/plain; charset=utf-8"]
+)
 organs = st.builds(
     edoc.Organization,
-    organ_id=text,
+    organ_id=organ_ids,
     organization_in_charge=maybe,
     organ_name=maybe,
     organ_add=maybe,
@@ -50,7 +59,7 @@ other = st.builds(
     direction=st.none() | st.booleans(),
     appendixes=st.lists(text, max_size=2),
 ).filter(lambda o: o != edoc.OtherInfo())  # an OtherInfo with nothing in it is written as nothing
-responses = st.builds(edoc.ResponseFor, text, maybe, text, st.none() | dates)
+responses = st.builds(edoc.ResponseFor, organ_ids, maybe, text, st.none() | dates)
 headers = st.builds(
     edoc.MessageHeader,
     from_=organs,
@@ -80,19 +89,19 @@ business = st.builds(
             edoc.BussinessDocumentInfo,
             document_info=maybe,
             document_receiver=maybe,
-            receivers=st.lists(st.builds(edoc.Receiver, text, st.none() | small), max_size=2),
-        ),
+            receivers=st.lists(st.builds(edoc.Receiver, organ_ids, st.none() | small), max_size=2),
+        ).filter(lambda i: i != edoc.BussinessDocumentInfo()),  # written as nothing
         max_size=2,
     ),
     replacement_info_list=st.lists(
-        st.builds(edoc.ReplacementInfo, text, st.lists(text, max_size=2)), max_size=2
+        st.builds(edoc.ReplacementInfo, text, st.lists(organ_ids, max_size=2)), max_size=2
     ),
     staff_info=st.lists(staff, max_size=2),
 )
 traces = st.none() | st.builds(
     edoc.TraceHeaderList,
     business,
-    st.lists(st.builds(edoc.TraceHeader, text, stamps), max_size=3),
+    st.lists(st.builds(edoc.TraceHeader, organ_ids, stamps), max_size=3),
 )
 content_ids = st.text(alphabet="abcdef0123456789-", min_size=1, max_size=12).filter(
     lambda s: s.strip("-") == s
@@ -102,9 +111,9 @@ attachments = st.builds(
         data, name=name, content_id=cid, content_type=ctype, description=desc
     ),
     st.binary(max_size=300),
-    text,
+    names,
     content_ids,
-    st.sampled_from(["application/pdf", "application/zip", "application/doc"]),
+    content_types,
     maybe,
 )
 letters = st.builds(
@@ -115,9 +124,9 @@ letters = st.builds(
         st.builds(
             edoc.ManifestReference,
             content_id=content_ids,
-            content_type=maybe,
+            content_type=st.none() | content_types,
             description=maybe,
-            attachment_name=maybe,
+            attachment_name=st.none() | names,
         ),
         max_size=2,
     ),

@@ -8,7 +8,7 @@ import pytest
 
 import edoc
 from edoc import DocumentNumber, InvalidError, OrganId, StatusCode
-from edoc.values import ValueProblem, parse_date, parse_timestamp
+from edoc.values import ValueProblem, check_organ_code, parse_timestamp, read_date
 
 
 @pytest.mark.parametrize(
@@ -79,12 +79,46 @@ def test_code_of_a_letter_checks_strictly_on_request():
         edoc.Code("20241104091500", "GW-AUTO").parsed()
 
 
-def test_dates_read_slash_and_dash_forms_and_refuse_day_first():
-    assert parse_date("2024/09/30") == dt.date(2024, 9, 30)
-    assert parse_date("2024-09-30") == dt.date(2024, 9, 30)
-    assert parse_date("2024/09/30 10:12:10") == dt.date(2024, 9, 30)
-    with pytest.raises(ValueProblem, match="dd/MM/yyyy"):
-        parse_date("30/09/2024")
+@pytest.mark.parametrize(
+    ("text", "variant"),
+    [
+        ("2024/09/30", None),
+        ("2024-09-30", "date_dashes"),
+        ("2024/09/30 10:12:10", "date_with_time"),
+        ("2024/9/30", "date_short"),
+        ("30/09/2024", "date_dd_mm_yyyy"),
+        ("30-09-2024", "date_dd_mm_yyyy"),
+    ],
+)
+def test_a_date_is_read_either_way_round_and_its_form_is_told(text, variant):
+    assert read_date(text) == (dt.date(2024, 9, 30), variant)
+
+
+@pytest.mark.parametrize("text", ["06/01/25", "2024/01/2024", "6/1/5", "30/09-2024"])
+def test_a_date_without_one_four_digit_year_at_one_end_is_refused(text):
+    with pytest.raises(ValueProblem):
+        read_date(text)
+
+
+def test_a_day_first_date_that_is_no_date_is_refused():
+    with pytest.raises(ValueProblem, match="is not a date"):
+        read_date("31/02/2024")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["000.00.00.G22", "000.00.15.H51", "28.22.H17", "01.02.G22", "001.00.20.TT2", "vxp.saas.03"],
+)
+def test_organ_code_forms_found_in_real_packages_have_the_shape_of_a_code(text):
+    assert check_organ_code(f" {text} ") == text
+
+
+@pytest.mark.parametrize(
+    "text", ["BTTTT", "Bộ Thông tin và Truyền thông", "G22", "000.00", "000 00 00 G22", "a..b.c"]
+)
+def test_what_is_no_organ_code_is_refused(text):
+    with pytest.raises(ValueProblem, match="not an organ code"):
+        check_organ_code(text)
 
 
 def test_timestamps_are_vietnam_time_unless_an_offset_is_given():

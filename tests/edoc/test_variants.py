@@ -217,3 +217,55 @@ def test_rewriting_a_fixture_gives_canonical_bytes_that_read_back_the_same(path)
     edoc.validate_written(written)
     expected = dataclasses.replace(p, signature=SignatureKind.NONE)
     assert edoc.parse(written) == expected
+
+
+def test_a_bkav_package_with_day_first_dates_reads_the_right_days_and_says_so():
+    p = read("letter_bkav_date_dd_mm_yyyy.edxml")
+    h = letter(p)
+    assert h.promulgation_info.date == dt.date(2020, 10, 30)
+    assert h.due_date == dt.date(2020, 11, 15)
+    assert [(v.code, v.where) for v in p.variants] == [
+        ("date_dd_mm_yyyy", "MessageHeader/PromulgationInfo/PromulgationDate"),
+        ("date_dd_mm_yyyy", "MessageHeader/DueDate"),
+    ]
+
+
+def test_a_day_first_date_is_written_back_year_first():
+    written = edoc.build(read("letter_bkav_date_dd_mm_yyyy.edxml"))
+    assert b"<edXML:PromulgationDate>2020/10/30</edXML:PromulgationDate>" in written
+    assert b"<edXML:DueDate>2020/11/15</edXML:DueDate>" in written
+    assert b"30/10/2020" not in written
+    assert edoc.parse(written).variants == ()
+
+
+def test_organ_code_forms_found_in_real_packages_are_read_as_sent():
+    p = read("letter_organ_code_forms.edxml")
+    h = letter(p)
+    assert h.from_.organ_id == "000.00.15.H51"
+    assert [t.organ_id for t in h.to] == ["28.22.H17", "01.02.G22", "001.00.20.TT2"]
+    assert h.response_for[0].organ_id == "28.22.H17"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "variant"),
+    [
+        ("letter_single_s_business.edxml", ("business_single_s", "TraceHeaderList/Bussiness")),
+        (
+            "letter_manifest_element.edxml",
+            ("manifest_element", "edXMLEnvelope/edXMLBody/edXMLManifest"),
+        ),
+        ("status_code_1.edxml", ("status_code_form", "MessageHeader/StatusCode")),
+        ("letter_field_style.edxml", ("reference_xlink_href", "edXMLManifest/Reference")),
+        ("letter_empty_response_for.edxml", ("empty_element", "MessageHeader/ResponseFor")),
+    ],
+)
+def test_each_non_canonical_form_read_is_listed_as_a_variant(fixture, variant):
+    assert variant in [(v.code, v.where) for v in read(fixture).variants]
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    ["letter_all_optional_present.edxml", "sample_cong_van.edxml", "status_01.edxml"],
+)
+def test_what_our_writer_writes_has_no_variant(fixture):
+    assert read(fixture).variants == ()
