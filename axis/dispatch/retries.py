@@ -165,3 +165,50 @@ async def stuck_pull_deliveries(conn: asyncpg.Connection, grace: float) -> list[
         grace,
     )
     return [r["id"] for r in rows]
+
+
+async def push_state(conn: asyncpg.Connection, organ_id: str) -> dict[str, object]:
+    """The operator's view of an agency's pushes: how many wait, and the failing head's full error."""
+    counts = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE state IN ('queued', 'available')) AS waiting,
+                  count(*) FILTER (WHERE state = 'failed' AND push_failing_since IS NOT NULL) AS failed
+             FROM deliveries WHERE recipient = $1""",
+        organ_id,
+    )
+    head = await conn.fetchrow(
+        """SELECT id, attempts, last_error, push_failing_since, next_attempt_at FROM deliveries
+            WHERE recipient = $1 AND state IN ('queued', 'available') AND last_error IS NOT NULL
+            ORDER BY seq LIMIT 1""",
+        organ_id,
+    )
+    last_failed = await conn.fetchrow(
+        """SELECT id, attempts, last_error, failed_at FROM deliveries
+            WHERE recipient = $1 AND state = 'failed' AND push_failing_since IS NOT NULL
+            ORDER BY failed_at DESC LIMIT 1""",
+        organ_id,
+    )
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "waiting": counts["waiting"],
+        "failed": counts["failed"],
+        "failing": None
+        if head is None
+        else {
+            "delivery_id": str(head["id"]),
+            "since": iso(head["push_failing_since"]),
+            "attempts": head["attempts"],
+            "next_attempt_at": iso(head["next_attempt_at"]),
+            "last_error": head["last_error"],
+        },
+        "last_failed": None
+        if last_failed is None
+        else {
+            "delivery_id": str(last_failed["id"]),
+            "failed_at": iso(last_failed["failed_at"]),
+            "attempts": last_failed["attempts"],
+            "last_error": last_failed["last_error"],
+        },
+    }
