@@ -99,8 +99,9 @@ class Dispatcher(Worker):
         self.sweeper.start()
 
     async def close(self, timeout: float = 10.0) -> None:
-        await self.sweeper.close(timeout)
-        await super().close(timeout)
+        # Both loops share the bound, so the whole close stays within the hub's shut-down step.
+        await self.sweeper.close(timeout / 2)
+        await super().close(timeout / 2)
         for channel in self._channels.values():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(channel.close(), 5.0)

@@ -4,6 +4,7 @@ without --allow-private, and a sender sees that a recipient's pushes fail, not w
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -268,3 +269,42 @@ async def test_a_loopback_webhook_needs_allow_private_at_add_and_at_set_webhook(
         "webhook_url": "https://dms.nghean.gov.vn/axis",
         "webhook_allow_private": False,
     }
+
+
+# ---------------------------------------------------------------- malformed notices
+
+
+async def test_a_malformed_notice_is_dropped_with_one_log_line_and_the_queue_moves_on(
+    client_for, hub_config, db: asyncpg.Connection, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    import aio_pika
+
+    from axis.topology import Names, declare_agency_queue
+
+    caplog.set_level(logging.INFO, logger="axis.dispatch")
+    g22 = await world.register(db, "000.00.00.G22")
+    h41 = await world.register(db, "000.00.00.H41")
+    client = await client_for(hub_config)
+    names = Names(hub_config.queue_prefix)
+    connection = await aio_pika.connect(hub_config.amqp_url)
+    try:
+        channel = await connection.channel()
+        await declare_agency_queue(channel, names, h41.organ_id)
+        await channel.default_exchange.publish(
+            aio_pika.Message(b"{not a notice"), routing_key=names.agency_queue(h41.organ_id)
+        )
+    finally:
+        await connection.close()
+    # A letter's notice behind it in the same queue still arrives.
+    sent = await (
+        await client.post("/v1/documents", data=world.letter(g22, [h41]), headers=g22.auth)
+    ).json()
+
+    async def inbox():
+        got = await client.get("/v1/inbox", headers=h41.auth)
+        return (await got.json())["items"]
+
+    items = await wait_for(inbox)
+    assert [i["document_id"] for i in items] == [sent["document_id"]]
+    bad = [r.getMessage() for r in caplog.records if "event=bad_notice" in r.getMessage()]
+    assert len(bad) == 1 and "not JSON" in bad[0]
