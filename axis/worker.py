@@ -17,6 +17,9 @@ import time
 
 log = logging.getLogger("axis.worker")
 
+#: Our own generator: the jitter neither draws from nor disturbs the global `random` state.
+_jitter = random.Random()
+
 MIN_DELAY = 0.5
 MAX_DELAY = 15.0
 CLOSE_TIMEOUT = 10.0
@@ -26,7 +29,7 @@ def backoff(failures: int, *, floor: float = MIN_DELAY, cap: float = MAX_DELAY) 
     """The pause after the `failures`-th failure in a row: doubling from `floor`, never above `cap`,
     and drawn from its upper half so that hub processes failing together do not retry in step."""
     ceiling = min(cap, floor * 2 ** max(failures - 1, 0))
-    return random.uniform(ceiling / 2, ceiling)
+    return _jitter.uniform(ceiling / 2, ceiling)
 
 
 class Worker:
