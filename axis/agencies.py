@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,7 +11,7 @@ import asyncpg
 from cryptography import x509
 
 import signing
-from axis import repo
+from axis import repo, webhooks
 from axis.errors import BadRequest, Conflict, NotFound
 from edoc import OrganId
 
@@ -41,6 +40,7 @@ class Agency:
     name: str
     delivery_mode: str
     webhook_url: str | None
+    webhook_allow_private: bool
     signature_policy: str
     active: bool
     token_hash: str
@@ -59,6 +59,7 @@ class Agency:
             **self.public(),
             "delivery": self.delivery_mode,
             "webhook_url": self.webhook_url,
+            "webhook_allow_private": self.webhook_allow_private,
             "signature_policy": self.signature_policy,
             "created_at": self.created_at.isoformat(),
             "certificates": [
@@ -81,11 +82,13 @@ def check_organ_id(value: str) -> str:
         ) from None
 
 
-def check_webhook(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest(f"webhook must be an http(s) URL, not {url!r}", where="webhook_url")
-    return url
+def check_webhook(url: str, *, allow_private: bool = False) -> str:
+    """An http(s) URL; a loopback, link-local or private host only with allow_private (see
+    axis.webhooks for what is checked now and what at push time)."""
+    try:
+        return webhooks.check(url, allow_private=allow_private)
+    except webhooks.WebhookRefused as exc:
+        raise BadRequest(str(exc), where="webhook_url") from None
 
 
 def load_certificate(
@@ -117,6 +120,7 @@ async def add(
     organ_id: str,
     name: str,
     webhook_url: str | None = None,
+    allow_private: bool = False,
     certificates: list[x509.Certificate] | None = None,
 ) -> tuple[Agency, str]:
     """Register an agency; returns it with its API token, which is shown only this once."""
@@ -124,7 +128,7 @@ async def add(
     if not name.strip():
         raise BadRequest("an agency needs a name", where="name")
     if webhook_url:
-        check_webhook(webhook_url)
+        check_webhook(webhook_url, allow_private=allow_private)
     token = new_token()
     async with conn.transaction():
         if await repo.agency_exists(conn, organ_id):
@@ -136,6 +140,7 @@ async def add(
             delivery_mode="push" if webhook_url else "pull",
             webhook_url=webhook_url,
             token_hash=hash_token(token),
+            webhook_allow_private=bool(webhook_url) and allow_private,
         )
         for cert in certificates or []:
             await _insert_certificate(conn, organ_id, cert)
@@ -186,6 +191,7 @@ def _agency(row: asyncpg.Record, certs: list[Certificate]) -> Agency:
         name=row["name"],
         delivery_mode=row["delivery_mode"],
         webhook_url=row["webhook_url"],
+        webhook_allow_private=row["webhook_allow_private"],
         signature_policy=row["signature_policy"],
         active=row["active"],
         token_hash=row["token_hash"],
@@ -252,14 +258,27 @@ async def set_signature_policy(conn: asyncpg.Connection, organ_id: str, policy: 
     return await get(conn, organ_id)
 
 
-async def set_webhook(conn: asyncpg.Connection, organ_id: str, webhook_url: str | None) -> Agency:
+async def set_webhook(
+    conn: asyncpg.Connection,
+    organ_id: str,
+    webhook_url: str | None,
+    *,
+    allow_private: bool = False,
+) -> Agency:
+    """Push to webhook_url from now on (pull when None); allow_private is asked again each time."""
     if webhook_url:
-        check_webhook(webhook_url)
+        check_webhook(webhook_url, allow_private=allow_private)
     async with conn.transaction():
-        if not await repo.set_agency_webhook(conn, organ_id, webhook_url):
+        if not await repo.set_agency_webhook(conn, organ_id, webhook_url, allow_private):
             raise NotFound(f"no agency {organ_id} is registered", where="organ_id")
         await repo.audit(
-            conn, "agency_delivery_changed", organ_id=organ_id, details={"webhook_url": webhook_url}
+            conn,
+            "agency_delivery_changed",
+            organ_id=organ_id,
+            details={
+                "webhook_url": webhook_url,
+                "allow_private": bool(webhook_url) and allow_private,
+            },
         )
         await repo.notify_agencies_changed(conn, organ_id)
     return await get(conn, organ_id)

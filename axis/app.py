@@ -172,7 +172,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[BLOBS] = blobs
     # Neither waits: the service answers /healthz at once and becomes ready when both are reachable.
     await db.start()
-    await broker.start()
+    broker.start()
     hub = Hub(
         config=config,
         db=db,

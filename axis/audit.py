@@ -18,8 +18,6 @@ against their content.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -36,6 +34,7 @@ import signing
 from axis import repo
 from axis.config import Config
 from axis.errors import AxisError, NotFound
+from axis.worker import PeriodicWorker
 from storage.db import Database
 
 log = logging.getLogger("axis.audit")
@@ -205,8 +204,10 @@ async def catch_up(conn: asyncpg.Connection, seal: signing.Seal, policy: Checkpo
             return
 
 
-class Chainer:
+class Chainer(PeriodicWorker):
     """The background worker of one hub process; woken by NOTIFY and by a short poll."""
+
+    name = "audit-chainer"
 
     def __init__(
         self,
@@ -216,48 +217,18 @@ class Chainer:
         *,
         poll_interval: float = 1.0,
     ) -> None:
+        super().__init__()
         self.db = db
         self.seal = seal
         self.policy = policy
-        self.poll_interval = poll_interval
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.interval = poll_interval
 
-    def wake(self, _payload: str = "") -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="audit-chainer")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        delay = 0.5
+    async def tick(self) -> None:
         while True:
-            try:
-                while True:
-                    async with self.db.connection() as conn:
-                        done = await chain_pending(conn, self.seal, self.policy)
-                    if not done or done < BATCH:
-                        break
-                delay = 0.5
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                self._wake.clear()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning(
-                    "event=audit_chain_failed retry_in=%.1fs error=%r",
-                    delay,
-                    f"{type(exc).__name__}: {exc}",
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 15.0)
+            async with self.db.connection() as conn:
+                done = await chain_pending(conn, self.seal, self.policy)
+            if not done or done < BATCH:
+                return
 
 
 # ---------------------------------------------------------------- verify

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 
 from axis.config import mask_url
+from axis.worker import CLOSE_TIMEOUT, Worker
 
 log = logging.getLogger("axis.broker")
 
@@ -21,50 +21,37 @@ class BrokerUnavailable(Exception):
     """RabbitMQ cannot be reached right now."""
 
 
-class Broker:
+class Broker(Worker):
     """Owns one robust aio-pika connection.
 
+    The first connection is tried by the worker's supervisor with growing delays. After that,
     aio-pika's robust connection reconnects by itself at a fixed interval; a watcher stretches that
     interval while the broker stays away, so a long outage does not become a tight reconnect loop,
-    and says once which dependency is missing.
+    and says once which dependency is missing. The watcher does not fail and retry: it waits on the
+    connection's own state, which is why it is a plain loop inside `run()`.
     """
 
+    name = "amqp-connect"
+
     def __init__(self, url: str) -> None:
+        super().__init__()
         self.url = url
         self._connection: AbstractRobustConnection | None = None
-        self._task: asyncio.Task[None] | None = None
         self._connected_once = asyncio.Event()
-        self.last_error: str | None = None
-
-    async def start(self, *, wait: bool = False) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="amqp-connect")
-        if wait:
-            await self._connected_once.wait()
 
     async def wait_ready(self, timeout: float) -> None:
         await asyncio.wait_for(self._connected_once.wait(), timeout)
 
-    async def _run(self) -> None:
-        delay = _MIN_DELAY
-        while self._connection is None:
-            try:
-                self._connection = await aio_pika.connect_robust(
-                    self.url, reconnect_interval=_MIN_DELAY, timeout=10
-                )
-            except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "event=rabbitmq_unavailable url=%s retry_in=%.1fs error=%r",
-                    mask_url(self.url),
-                    delay,
-                    self.last_error,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _MAX_DELAY)
-        self.last_error = None
-        self._connected_once.set()
-        log.info("event=rabbitmq_connected url=%s", mask_url(self.url))
+    async def run(self) -> None:
+        if self._connection is None:
+            # A failure here is logged by the supervisor (event=worker_failed worker=amqp-connect)
+            # and its text is what /readyz shows until the broker answers.
+            self._connection = await aio_pika.connect_robust(
+                self.url, reconnect_interval=_MIN_DELAY, timeout=10
+            )
+            self._connected_once.set()
+            self.recovered()
+            log.info("event=rabbitmq_connected url=%s", mask_url(self.url))
         await self._watch(self._connection)
 
     async def _watch(self, connection: AbstractRobustConnection) -> None:
@@ -108,12 +95,8 @@ class Broker:
         except (TimeoutError, OSError, aio_pika.exceptions.AMQPError, RuntimeError) as exc:
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        await super().close(timeout)
         if self._connection is not None:
             try:
                 await asyncio.wait_for(self._connection.close(), 5.0)

@@ -27,6 +27,7 @@ MAX_LIMIT = 500
 
 _ITEM = """
 SELECT d.id AS delivery_id, d.seq, d.state, d.available_at, d.acknowledged_at, d.attempts, d.last_error,
+       d.push_failing_since,
        d.recipient, doc.id AS document_id, doc.kind, doc.sender, doc.edxml_document_id, doc.business_type,
        doc.status_code, doc.subject, doc.code_number, doc.code_notation, doc.size, doc.signature,
        doc.received_at, doc.responds_to, doc.due_date, d.business_status, d.created_at
@@ -60,7 +61,25 @@ def is_overdue(row: asyncpg.Record, threshold: float, now: datetime | None = Non
     return due is not None and due < today and row["business_status"] not in ("06", "02")
 
 
-def item_json(row: asyncpg.Record, overdue_after: float | None = None) -> dict[str, Any]:
+def shown_error(row: asyncpg.Record, viewer: str | None) -> str | None:
+    """A delivery's last error as `viewer` may see it.
+
+    A failed push's error names the recipient's webhook (host, port, what its server answered):
+    the recipient itself and the operator see it, but a sender sees only that pushes are failing,
+    since when, and how many attempts. An error that is not a push's (a VDXP recipient's refusal)
+    is the recipient's message to the sender and shows as written.
+    """
+    error: str | None = row["last_error"]
+    since = row["push_failing_since"]
+    if error is None or since is None or viewer is None or viewer == row["recipient"]:
+        return error
+    return f"push failing since {since.astimezone(UTC).isoformat(timespec='seconds')}, attempt {row['attempts']}"
+
+
+def item_json(
+    row: asyncpg.Record, overdue_after: float | None = None, *, viewer: str | None = None
+) -> dict[str, Any]:
+    """A delivery as the API shows it; `viewer` is the agency asking when it may not be the recipient."""
     return {
         "delivery_id": str(row["delivery_id"]),
         "document_id": str(row["document_id"]),
@@ -81,7 +100,7 @@ def item_json(row: asyncpg.Record, overdue_after: float | None = None) -> dict[s
         "available_at": row["available_at"].isoformat() if row["available_at"] else None,
         "acknowledged_at": row["acknowledged_at"].isoformat() if row["acknowledged_at"] else None,
         "attempts": row["attempts"],
-        "last_error": row["last_error"],
+        "last_error": shown_error(row, viewer),
         "business_status": row["business_status"],
         "due_date": row["due_date"].isoformat() if row["due_date"] else None,
         "overdue": overdue_after is not None and is_overdue(row, overdue_after),
@@ -162,7 +181,7 @@ async def deliveries(
                 state,
                 limit,
             )
-    return [item_json(r, threshold) for r in rows]
+    return [item_json(r, threshold, viewer=agency.organ_id) for r in rows]
 
 
 def parse_id(value: str, what: str) -> uuid.UUID:

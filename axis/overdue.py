@@ -2,43 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from axis import metrics
 from axis.delivery import overdue_condition
 from axis.hub import Hub
+from axis.worker import PeriodicWorker
 
 log = logging.getLogger("axis.overdue")
 
 _LOCK = "axis-overdue-watch"
 
 
-class OverdueWatch:
+class OverdueWatch(PeriodicWorker):
+    name = "overdue-watch"
+
     def __init__(self, hub: Hub, *, interval: float = 15.0) -> None:
+        super().__init__()
         self.hub = hub
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="overdue-watch")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.check_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("event=overdue_check_failed error=%r", f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(self.interval)
+    async def tick(self) -> None:
+        await self.check_once()
 
     async def check_once(self) -> int:
         """Mark and report newly overdue deliveries; only one hub process does it at a time."""

@@ -14,7 +14,7 @@ import asyncpg
 import edoc
 from axis import metrics, repo
 from axis.agencies import Agency
-from axis.delivery import parse_id
+from axis.delivery import parse_id, shown_error
 from axis.errors import BadRequest, Conflict, Forbidden, NotFound
 from axis.hub import Hub
 from axis.ids import uuid7
@@ -301,7 +301,7 @@ async def trace(hub: Hub, agency: Agency, document_id: str) -> dict[str, Any]:
                 "available_at": _iso(d["available_at"]),
                 "acknowledged_at": _iso(d["acknowledged_at"]),
                 "failed_at": _iso(d["failed_at"]),
-                "last_error": d["last_error"],
+                "last_error": shown_error(d, agency.organ_id),
                 "current_status": d["business_status"],
                 "statuses": [_status_json(s) for s in own],
             }

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 
 import aio_pika
@@ -17,7 +16,9 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 
 from axis import metrics, repo
 from axis.broker import Broker
+from axis.notice import Notice
 from axis.topology import Names, declare_agency_queue, declare_exchange
+from axis.worker import PeriodicWorker
 from storage.db import Database
 
 log = logging.getLogger("axis.relay")
@@ -25,55 +26,31 @@ log = logging.getLogger("axis.relay")
 BATCH = 500
 
 
-class Relay:
+class Relay(PeriodicWorker):
+    """Publishes the outbox, woken by NOTIFY at each commit and by a short poll."""
+
+    name = "outbox-relay"
+
     def __init__(
         self, db: Database, broker: Broker, names: Names, *, poll_interval: float = 1.0
     ) -> None:
+        super().__init__()
         self.db = db
         self.broker = broker
         self.names = names
-        self.poll_interval = poll_interval
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.interval = poll_interval
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._declared: set[str] = set()
 
-    def wake(self, _payload: str = "") -> None:
-        self._wake.set()
+    async def tick(self) -> None:
+        while await self.relay_once():
+            pass
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+    def failed(self, exc: BaseException) -> None:
+        self._channel = None
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                while await self.relay_once():
-                    pass
-                delay = 0.5
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                self._wake.clear()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._channel = None
-                log.warning(
-                    "event=relay_failed retry_in=%.1fs error=%r",
-                    delay,
-                    f"{type(exc).__name__}: {exc}",
-                )
-                await self._pause(delay)
-                delay = min(delay * 2, 15.0)
-
-    async def _pause(self, delay: float) -> None:
+    async def pause(self, delay: float) -> None:
         """Wait `delay` before the next try, or less when what failed is back.
 
         After an outage the backoff has grown to many seconds; sleeping it out would leave every
@@ -117,12 +94,8 @@ class Relay:
                 *(
                     exchange.publish(
                         aio_pika.Message(
-                            json.dumps(
-                                {
-                                    "delivery_id": str(r["delivery_id"]),
-                                    "document_id": str(r["document_id"]),
-                                    "recipient": r["routing_key"],
-                                }
+                            Notice.delivery(
+                                r["delivery_id"], r["document_id"], r["routing_key"]
                             ).encode(),
                             message_id=str(r["delivery_id"]),
                             content_type="application/json",

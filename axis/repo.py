@@ -35,15 +35,17 @@ async def insert_agency(
     delivery_mode: str,
     webhook_url: str | None,
     token_hash: str,
+    webhook_allow_private: bool = False,
 ) -> None:
     await conn.execute(
-        """INSERT INTO agencies (organ_id, name, delivery_mode, webhook_url, token_hash)
-           VALUES ($1, $2, $3, $4, $5)""",
+        """INSERT INTO agencies (organ_id, name, delivery_mode, webhook_url, token_hash, webhook_allow_private)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
         organ_id,
         name,
         delivery_mode,
         webhook_url,
         token_hash,
+        webhook_allow_private,
     )
 
 
@@ -77,7 +79,8 @@ async def delete_certificate(conn: asyncpg.Connection, organ_id: str, fingerprin
 
 
 _AGENCY_COLUMNS = (
-    "organ_id, name, delivery_mode, webhook_url, signature_policy, active, token_hash, created_at"
+    "organ_id, name, delivery_mode, webhook_url, webhook_allow_private, signature_policy, active,"
+    " token_hash, created_at"
 )
 
 
@@ -149,13 +152,14 @@ async def set_agency_token(conn: asyncpg.Connection, organ_id: str, token_hash: 
 
 
 async def set_agency_webhook(
-    conn: asyncpg.Connection, organ_id: str, webhook_url: str | None
+    conn: asyncpg.Connection, organ_id: str, webhook_url: str | None, allow_private: bool = False
 ) -> bool:
     result = await conn.execute(
         """UPDATE agencies SET webhook_url = $2, delivery_mode = CASE WHEN $2::text IS NULL THEN 'pull' ELSE 'push' END,
-                  updated_at = now() WHERE organ_id = $1""",
+                  webhook_allow_private = $3, updated_at = now() WHERE organ_id = $1""",
         organ_id,
         webhook_url,
+        allow_private and webhook_url is not None,
     )
     return bool(result != "UPDATE 0")
 

@@ -76,6 +76,12 @@ def agency() -> None:
     """
 
 
+_ALLOW_PRIVATE_HELP = (
+    "Let the webhook be on localhost or a loopback, link-local or private address "
+    "(refused without it)."
+)
+
+
 @agency.command("add")
 @click.option(
     "--organ", "organ_id", required=True, help="Organ id (mã định danh), e.g. 000.00.00.G22."
@@ -93,9 +99,15 @@ def agency() -> None:
 @click.option(
     "--webhook", default=None, help="Push deliveries to this URL; without it the agency pulls."
 )
+@click.option("--allow-private", is_flag=True, help=_ALLOW_PRIVATE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
 def add(
-    organ_id: str, name: str, certs: tuple[Path, ...], webhook: str | None, as_json: bool
+    organ_id: str,
+    name: str,
+    certs: tuple[Path, ...],
+    webhook: str | None,
+    allow_private: bool,
+    as_json: bool,
 ) -> None:
     """Register an agency and print its API token (shown this once only).
 
@@ -107,7 +119,12 @@ def add(
     async def work(conn: asyncpg.Connection) -> tuple[agencies.Agency, str, str | None]:
         async with conn.transaction():
             found, token = await agencies.add(
-                conn, organ_id=organ_id, name=name, webhook_url=webhook, certificates=loaded
+                conn,
+                organ_id=organ_id,
+                name=name,
+                webhook_url=webhook,
+                allow_private=allow_private,
+                certificates=loaded,
             )
             secret = await vdxp_registry.issue_secret(conn, found.organ_id, box) if box else None
         return found, token, secret
@@ -219,16 +236,25 @@ def list_(as_json: bool) -> None:
 @click.argument("organ_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
 def show(organ_id: str, as_json: bool) -> None:
-    """Show one agency with its certificates.
+    """Show one agency with its certificates and, for a push agency, how its pushes fare
+    (the failing delivery's full error, which its senders do not see).
 
     Example: axis agency show 000.00.00.G22
     """
 
-    async def work(conn: asyncpg.Connection) -> tuple[agencies.Agency, bool]:
-        return await agencies.get(conn, organ_id), await vdxp_registry.is_hub(conn, organ_id)
+    async def work(conn: asyncpg.Connection) -> dict[str, object]:
+        found = await agencies.get(conn, organ_id)
+        data: dict[str, object] = {
+            **found.details(),
+            "vdxp_hub": await vdxp_registry.is_hub(conn, organ_id),
+        }
+        if found.delivery_mode == "push":
+            from axis.dispatch.retries import push_state
 
-    found, hub = _run(work)
-    emit({**found.details(), "vdxp_hub": hub}, as_json=as_json)
+            data["push"] = await push_state(conn, found.organ_id)
+        return data
+
+    emit(_run(work), as_json=as_json)
 
 
 @agency.command("set-hub")
@@ -293,14 +319,22 @@ def rotate_token(organ_id: str, as_json: bool) -> None:
 @agency.command("set-webhook")
 @click.argument("organ_id")
 @click.argument("url", required=False)
-def set_webhook(organ_id: str, url: str | None) -> None:
+@click.option("--allow-private", is_flag=True, help=_ALLOW_PRIVATE_HELP)
+def set_webhook(organ_id: str, url: str | None, allow_private: bool) -> None:
     """Push deliveries to URL, or switch the agency back to pulling when no URL is given.
 
+    \b
+    Only http and https URLs; pushes never follow a redirect. A webhook on localhost or a
+    loopback, link-local or private address needs --allow-private (asked again each time).
     Example: axis agency set-webhook 000.00.00.H41 https://dms.example.gov.vn/axis
     """
-    found = _run(lambda conn: agencies.set_webhook(conn, organ_id, url))
+    found = _run(
+        lambda conn: agencies.set_webhook(conn, organ_id, url, allow_private=allow_private)
+    )
     click.echo(
-        f"{organ_id} now takes delivery by {found.delivery_mode}" + (f" at {url}" if url else "")
+        f"{organ_id} now takes delivery by {found.delivery_mode}"
+        + (f" at {url}" if url else "")
+        + (" (private address allowed)" if found.webhook_allow_private else "")
     )
 
 

@@ -104,13 +104,20 @@ class World:
         name: str | None = None,
         *,
         webhook: str | None = None,
+        allow_private: bool = True,
         with_cert: bool = True,
     ) -> WorldAgency:
         name = name or f"Cơ quan {organ_id}"
         issued = self.ca.issue(organ_id, name) if with_cert else None
         certs = [issued.certificate] if issued else []
         _, token = await agencies.add(
-            conn, organ_id=organ_id, name=name, webhook_url=webhook, certificates=certs
+            conn,
+            organ_id=organ_id,
+            name=name,
+            webhook_url=webhook,
+            # The tests' webhooks listen on 127.0.0.1, which a real agency may use only when allowed.
+            allow_private=allow_private,
+            certificates=certs,
         )
         agency = WorldAgency(organ_id, name, token, issued)
         self.agencies[organ_id] = agency
