@@ -20,14 +20,15 @@ H41 = "000.00.00.H41"
 
 def _agency(organ_id: str = H41) -> Agency:
     return Agency(
-        organ_id,
-        "UBND tỉnh Nghệ An",
-        "pull",
-        None,
-        "strict",
-        True,
-        "0" * 64,
-        dt.datetime.now(dt.UTC),
+        organ_id=organ_id,
+        name="UBND tỉnh Nghệ An",
+        delivery_mode="pull",
+        webhook_url=None,
+        webhook_allow_private=False,
+        signature_policy="strict",
+        active=True,
+        token_hash="0" * 64,
+        created_at=dt.datetime.now(dt.UTC),
     )
 
 

@@ -13,6 +13,14 @@
   if (!box || !window.EventSource) { return; }
   function state(name) { if (dot) { dot.setAttribute("data-state", name); } }
   var source = new EventSource(box.getAttribute("data-live"));
+  // A form sent from this page (log out, recall…) takes the page elsewhere itself: the stream it
+  // ends must not reload the page over that navigation.
+  var leaving = false;
+  document.querySelectorAll("form").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!event.defaultPrevented) { leaving = true; source.close(); }
+    });
+  });
   source.onopen = function () { state("open"); };
   source.onerror = function () { state(source.readyState === EventSource.CLOSED ? "closed" : "connecting"); };
   // The session ended (logged out, or the account disabled): stop, and let the page send the
@@ -20,7 +28,7 @@
   source.addEventListener("ended", function () {
     source.close();
     state("ended");
-    window.location.reload();
+    if (!leaving) { window.location.reload(); }
   });
   source.addEventListener("timeline", function (event) {
     box.innerHTML = event.data;
