@@ -24,9 +24,16 @@ def commands() -> Sequence[Any]:
     return [cli.cabinet]
 
 
+def openapi() -> dict[str, Any]:
+    from meetings import openapi as described
+
+    return described.contribution()
+
+
 plugin = Plugin(
     name="meetings",
     setup=setup,
     migrations=Path(__file__).resolve().parent / "migrations",
     commands=commands,
+    openapi=openapi,
 )

@@ -43,11 +43,38 @@ def secretariat_only(person: Person) -> None:
 async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ax.BadRequest("the body must be a JSON object", where="body") from None
     if not isinstance(body, dict):
         raise ax.BadRequest("the body must be a JSON object", where="body")
+    _no_nul(body, "")
     return body
+
+
+def _no_nul(value: object, where: str) -> None:
+    """PostgreSQL stores no NUL character in text: refuse it up front, naming the field."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ax.BadRequest(f"{where or 'body'} holds a NUL character", where=where or "body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, where or "body")
+            _no_nul(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            _no_nul(item, f"{where}[{n}]")
+
+
+def query_int(request: web.Request, name: str, minimum: int) -> int | None:
+    """A whole-number query parameter written in ASCII digits, at least `minimum`."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) < minimum:
+        raise ax.BadRequest(
+            f"{name} must be a whole number from {minimum}, not {raw[:40]!r}", where=name
+        )
+    return int(raw)
 
 
 # ---------------------------------------------------------------- sign-in and people
@@ -196,12 +223,7 @@ async def get_packet(request: web.Request) -> web.Response:
 
 async def get_paper(request: web.Request) -> web.StreamResponse:
     person = await caller(request)
-    raw = request.query.get("version")
-    version: int | None = None
-    if raw is not None:
-        if not raw.isdigit():
-            raise ax.BadRequest(f"version must be a whole number, not {raw!r}", where="version")
-        version = int(raw)
+    version = query_int(request, "version", 1)
     async with ax.hub_of(request.app).db.connection() as conn:
         row = await service.open_paper(
             conn, person, request.match_info["id"], request.match_info["paper"], version
@@ -255,13 +277,9 @@ async def post_close(request: web.Request) -> web.Response:
 
 async def get_notifications(request: web.Request) -> web.Response:
     person = await caller(request)
-    raw = request.query.get("after", "0")
-    if not raw.isdigit():
-        raise ax.BadRequest(
-            f"after must be a notification id (a whole number), not {raw!r}", where="after"
-        )
+    after = query_int(request, "after", 0) or 0
     async with ax.hub_of(request.app).db.connection() as conn:
-        items = await service.notifications(conn, person, int(raw))
+        items = await service.notifications(conn, person, after)
     return web.json_response({"items": items})
 
 
