@@ -491,7 +491,7 @@ def paths() -> dict[str, Any]:
         },
         "/v1/cabinet/notifications": {
             "get": _op(
-                "The caller's notifications after an id, oldest first",
+                "The caller's notifications after an id, oldest first (long-poll with wait)",
                 "cabinetNotifications",
                 {
                     "200": _json(
@@ -502,6 +502,12 @@ def paths() -> dict[str, Any]:
                 errs("cabinet_bad_number"),
                 parameters=[
                     {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {
+                        "name": "wait",
+                        "in": "query",
+                        "schema": {"type": "number", "minimum": 0, "maximum": 60},
+                        "description": "Seconds to wait when nothing is there (as /v1/inbox)",
+                    },
                 ],
             )
         },

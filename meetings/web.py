@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from meetings import axis_port as ax
-from meetings import files, people, rules, service
+from meetings import files, notices, people, rules, service
 from meetings.people import Person
 
 
@@ -278,12 +278,15 @@ async def post_close(request: web.Request) -> web.Response:
 async def get_notifications(request: web.Request) -> web.Response:
     person = await caller(request)
     after = query_int(request, "after", 0) or 0
-    async with ax.hub_of(request.app).db.connection() as conn:
-        items = await service.notifications(conn, person, after)
+    wait = notices.wait_param(request.query.get("wait"))
+    items = await notices.poll(
+        ax.hub_of(request.app), request.app[notices.WAITERS], person.id, after, wait
+    )
     return web.json_response({"items": items})
 
 
 def setup_routes(app: web.Application) -> None:
+    notices.setup(app)
     r = app.router
     r.add_post("/v1/cabinet/sessions", open_session)
     r.add_get("/v1/cabinet/people", list_people)
