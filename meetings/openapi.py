@@ -655,6 +655,23 @@ def paths() -> dict[str, Any]:
                 parameters=m_path,
             )
         },
+        "/v1/meetings/{id}/packet.zip": {
+            "get": _op(
+                "The caller's packet as a ZIP, streamed: manifest.json (the sealed manifest), "
+                "index.html and each paper at its path",
+                "getPacketZip",
+                {
+                    "200": {
+                        "description": "The ZIP (papers taken back are left out for members)",
+                        "content": {
+                            "application/zip": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    }
+                },
+                errs("cabinet_meeting_not_found"),
+                parameters=m_path,
+            )
+        },
         "/v1/meetings/{id}/papers/{paper}": {
             "get": _op(
                 "A paper's bytes (the first opening per person and version is recorded)",

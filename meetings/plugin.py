@@ -21,7 +21,7 @@ def setup(app: web.Application) -> None:
 def commands() -> Sequence[Any]:
     from meetings import cli
 
-    return [cli.cabinet]
+    return [cli.cabinet, cli.meeting]
 
 
 def openapi() -> dict[str, Any]:

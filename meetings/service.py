@@ -789,6 +789,41 @@ async def get_packet(
         )
 
 
+async def packet_download(
+    conn: asyncpg.Connection, hub: ax.Hub, person: Person, meeting_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], set[str]]:
+    """(the caller's sealed manifest, the papers the ZIP holds, ids of listed papers left out
+    because they were taken back). Downloading counts as opening each paper it holds: first
+    openings are recorded and audited."""
+    sealed = await get_packet(conn, hub, person, meeting_id)
+    listed = [p for item in sealed["payload"]["items"] for p in item["papers"]]
+    gone = {
+        str(r["id"])
+        for r in await conn.fetch(
+            "SELECT id FROM meeting_papers WHERE id = ANY($1::uuid[]) AND taken_back_at IS NOT NULL",
+            [uuid.UUID(p["paper_id"]) for p in listed],
+        )
+    }
+    missing = set() if person.secretariat else gone
+    papers = [p for p in listed if p["paper_id"] not in missing]
+    async with conn.transaction():
+        first = await conn.fetch(
+            """INSERT INTO paper_openings (paper_id, version, person_id)
+               SELECT p, v, $3 FROM unnest($1::uuid[], $2::int[]) AS t(p, v)
+               ON CONFLICT DO NOTHING RETURNING paper_id, version""",
+            [uuid.UUID(p["paper_id"]) for p in papers], [p["version"] for p in papers], person.id,
+        )  # fmt: skip
+        if first:
+            await ax.audit(
+                conn,
+                "meeting_papers_downloaded",
+                {"meeting_id": sealed["payload"]["meeting_id"], "person_id": str(person.id),
+                 "packet_version": sealed["payload"]["packet_version"],
+                 "opened": [{"paper_id": str(r["paper_id"]), "version": r["version"]} for r in first]},
+            )  # fmt: skip
+    return sealed, papers, missing
+
+
 # ---------------------------------------------------------------- reading papers
 
 

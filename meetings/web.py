@@ -4,13 +4,15 @@ meetings/'s services and write JSON; errors are the axis's `{"error": {code, mes
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from meetings import axis_port as ax
-from meetings import files, notices, people, rules, service
+from meetings import files, notices, packet_zip, people, rules, service
 from meetings.people import Person
 
 
@@ -221,6 +223,43 @@ async def get_packet(request: web.Request) -> web.Response:
         )
 
 
+async def get_packet_zip(request: web.Request) -> web.StreamResponse:
+    """The caller's packet as a ZIP, streamed entry by entry and chunk by chunk."""
+    person = await caller(request)
+    hub = ax.hub_of(request.app)
+    async with hub.db.connection() as conn:
+        sealed, papers, missing = await service.packet_download(
+            conn, hub, person, request.match_info["id"]
+        )
+    payload = sealed["payload"]
+    when = datetime.fromisoformat(payload["sent_at"])
+    manifest = json.dumps(sealed, ensure_ascii=False, indent=2).encode("utf-8")
+    name = f"meeting-{payload['meeting_id']}-packet-{payload['packet_version']}.zip"
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/zip",
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Axis-Packet-Version": str(payload["packet_version"]),
+        }
+    )
+    await response.prepare(request)
+    sink = packet_zip.Sink()
+    with zipfile.ZipFile(sink, "w", allowZip64=True) as archive:
+        archive.writestr(packet_zip.entry("manifest.json", len(manifest), when), manifest)
+        html = packet_zip.index_html(payload, missing)
+        archive.writestr(packet_zip.entry("index.html", len(html), when), html)
+        await response.write(sink.take())
+        for paper in papers:
+            with archive.open(packet_zip.entry(paper["path"], paper["size"], when), "w") as out:
+                async for chunk in hub.blobs.open(paper["sha256"]):
+                    out.write(chunk)
+                    await response.write(sink.take())
+            await response.write(sink.take())
+    await response.write(sink.take())  # the central directory, written when the archive closed
+    await response.write_eof()
+    return response
+
+
 async def get_paper(request: web.Request) -> web.StreamResponse:
     person = await caller(request)
     version = query_int(request, "version", 1)
@@ -302,6 +341,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/v1/meetings/{id}/papers/{paper}/versions", add_version)
     r.add_post("/v1/meetings/{id}/packets", send_packet)
     r.add_get("/v1/meetings/{id}/packet", get_packet)
+    r.add_get("/v1/meetings/{id}/packet.zip", get_packet_zip)
     r.add_get("/v1/meetings/{id}/papers/{paper}", get_paper)
     r.add_post("/v1/meetings/{id}/attendance", post_attendance)
     r.add_get("/v1/meetings/{id}/reads", get_reads)
