@@ -92,6 +92,24 @@ ERROR_EXAMPLES: dict[str, tuple[int, str, dict[str, Any]]] = {
             "where": "person",
         },
     ),
+    "cabinet_voters_only": (
+        403,
+        "A position from someone who does not vote (the secretariat, a deputy, a non-voting member)",
+        {
+            "code": "forbidden",
+            "message": "only a voting member records a position",
+            "where": "person",
+        },
+    ),
+    "cabinet_meeting_started": (
+        409,
+        "Positions are taken before the meeting starts",
+        {
+            "code": "meeting_started",
+            "message": f"meeting {M} started at 2026-05-10T01:00:00+00:00; positions are taken before it",
+            "where": "meeting",
+        },
+    ),
     "cabinet_meeting_not_found": (
         404,
         "No such meeting, or not the caller's to see (not invited, or still a draft)",
@@ -596,6 +614,57 @@ def paths() -> dict[str, Any]:
                         },
                     )
                 ),
+            )
+        },
+        "/v1/meetings/{id}/items/{item}/position": {
+            "post": _op(
+                "A voting member's position on an item before the meeting (agree, object, comment)",
+                "postPosition",
+                {
+                    "201": _json(
+                        _object(
+                            {
+                                "item_id": _ID,
+                                "position": {
+                                    "type": "string",
+                                    "enum": ["agree", "object", "comment"],
+                                },
+                                "comment": _TEXT_OR_NULL,
+                                "at": _DT,
+                            }
+                        ),
+                        "Recorded (a later one replaces it until the meeting starts)",
+                    )
+                },
+                errs(
+                    "cabinet_not_json",
+                    "cabinet_bad_field",
+                    "cabinet_voters_only",
+                    "cabinet_meeting_not_found",
+                    "cabinet_meeting_started",
+                ),
+                parameters=_path("id", "item"),
+                requestBody=_body(
+                    _object(
+                        {"position": {"type": "string", "enum": ["agree", "object", "comment"]}},
+                        {"comment": _TEXT_OR_NULL},
+                    )
+                ),
+            )
+        },
+        "/v1/meetings/{id}/positions": {
+            "get": _op(
+                "Positions: per item for the secretariat (who agreed, objected, has not answered; "
+                "no_objection), the caller's own for a member",
+                "getPositions",
+                {
+                    "200": _json(
+                        _object({"items": {"type": "array", "items": {"type": "object"}}}),
+                        "Positions",
+                    )
+                },
+                errs("cabinet_meeting_not_found"),
+                parameters=m_path,
             )
         },
         "/v1/meetings/{id}/papers/{paper}/versions": {

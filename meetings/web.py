@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from meetings import axis_port as ax
-from meetings import files, notices, packet_zip, people, rules, service
+from meetings import files, notices, packet_zip, people, positions, rules, service
 from meetings.people import Person
 
 
@@ -314,6 +314,22 @@ async def post_close(request: web.Request) -> web.Response:
         return web.json_response(await service.close(conn, person, request.match_info["id"]))
 
 
+async def post_position(request: web.Request) -> web.Response:
+    person = await caller(request)
+    body = await json_body(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        made = await positions.record(
+            conn, person, request.match_info["id"], request.match_info["item"], body
+        )
+    return web.json_response(made, status=201)
+
+
+async def get_positions(request: web.Request) -> web.Response:
+    person = await caller(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return web.json_response(await positions.view(conn, person, request.match_info["id"]))
+
+
 async def get_notifications(request: web.Request) -> web.Response:
     person = await caller(request)
     after = query_int(request, "after", 0) or 0
@@ -338,6 +354,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/v1/meetings/{id}", get_meeting)
     r.add_post("/v1/meetings/{id}/items", add_item)
     r.add_post("/v1/meetings/{id}/items/{item}/papers", add_paper)
+    r.add_post("/v1/meetings/{id}/items/{item}/position", post_position)
+    r.add_get("/v1/meetings/{id}/positions", get_positions)
     r.add_post("/v1/meetings/{id}/papers/{paper}/versions", add_version)
     r.add_post("/v1/meetings/{id}/packets", send_packet)
     r.add_get("/v1/meetings/{id}/packet", get_packet)

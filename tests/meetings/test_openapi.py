@@ -139,6 +139,21 @@ async def test_every_ecabinet_error_example_is_what_the_hub_really_answers(
                 path_parameters={"id": mid, "paper": world["gone"]},
             )()  # fmt: skip
 
+        past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+        begun = await cabinet.call(
+            "POST", "/v1/meetings", "thuky", 201,
+            json={"title": "Đã họp", "kind": "special", "starts_at": past, "place": "Hà Nội",
+                  "invitees": [cabinet.ids["botaichinh"]]},
+        )  # fmt: skip
+        begun_item = await cabinet.call(
+            "POST", f"/v1/meetings/{begun['id']}/items", "thuky", 201, json={"title": "Việc"}
+        )
+        await cabinet.call(
+            "POST", f"/v1/meetings/{begun['id']}/packets", "thuky", 201,
+            json={"urgent": True, "reason": "Họp đột xuất"},
+        )  # fmt: skip
+        position = "/v1/meetings/{id}/items/{item}/position"
+
         provoke: dict[str, Callable[[], Awaitable[Any]]] = {
             "cabinet_missing_token": call("GET", "/v1/cabinet/people", None),
             "cabinet_invalid_token": call(
@@ -166,6 +181,20 @@ async def test_every_ecabinet_error_example_is_what_the_hub_really_answers(
             ),
             "cabinet_secretariat_only": call(
                 "POST", "/v1/meetings/{id}/close", member, path_parameters={"id": mid}
+            ),
+            "cabinet_voters_only": call(
+                "POST",
+                position,
+                sec,
+                path_parameters={"id": mid, "item": world["item"]},
+                **js({"position": "agree"}),
+            ),
+            "cabinet_meeting_started": call(
+                "POST",
+                position,
+                member,
+                path_parameters={"id": begun["id"], "item": begun_item["id"]},
+                **js({"position": "agree"}),
             ),
             "cabinet_meeting_not_found": call(
                 "GET", "/v1/meetings/{id}", sec, path_parameters={"id": str(uuid.uuid4())}
