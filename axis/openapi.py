@@ -594,7 +594,36 @@ _PROOF = {
 }
 
 
+def error_examples() -> dict[str, tuple[int, str, dict[str, Any]]]:
+    """The axis's error examples and every plug-in's."""
+    merged = dict(ERROR_EXAMPLES)
+    for part in _plugin_parts():
+        merged.update(part.get("error_examples", {}))
+    return merged
+
+
+def _plugin_parts() -> list[dict[str, Any]]:
+    from axis import plugins
+
+    return [p.openapi() for p in plugins.load() if p.openapi is not None]
+
+
 def document() -> dict[str, Any]:
+    """The axis's own description with each plug-in's paths and schemas merged in."""
+    doc = _axis_document()
+    for part in _plugin_parts():
+        for key, value in part.get("paths", {}).items():
+            if key in doc["paths"]:
+                raise ValueError(f"a plug-in describes {key}, which the axis already describes")
+            doc["paths"][key] = value
+        for key, value in part.get("schemas", {}).items():
+            if key in doc["components"]["schemas"]:
+                raise ValueError(f"a plug-in defines the schema {key}, which already exists")
+            doc["components"]["schemas"][key] = value
+    return doc
+
+
+def _axis_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {

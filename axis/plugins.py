@@ -2,8 +2,8 @@
 
 A plug-in declares an entry point in the group `axis.plugins` (pyproject.toml) whose value is a
 `Plugin`. The app factory calls its `setup(app)` (routes, pages, cleanup contexts), the migration
-runner applies its migrations folder after the axis's own, and the `axis` command adds its click
-commands. The axis only ever reads this module's `load()`; it never names a plug-in.
+runner applies its migrations folder after the axis's own, the `axis` command adds its click
+commands, and /v1/openapi.json merges its `openapi()` part (paths, schemas, error examples). The axis only ever reads this module's `load()`; it never names a plug-in.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ class Plugin:
     migrations: Path | None = None
     commands: Callable[[], Sequence[Any]] = field(default=lambda: ())
     package_routes: frozenset[str] = frozenset()
+    #: {"paths": {...}, "schemas": {...}, "error_examples": {name: (status, summary, error)}};
+    #: names must not meet the axis's nor another plug-in's.
+    openapi: Callable[[], dict[str, Any]] | None = None
 
 
 @functools.cache

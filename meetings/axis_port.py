@@ -31,6 +31,7 @@ from axis.hub import Hub
 from axis.ids import uuid7 as new_id
 from axis.notify import Listener
 from axis.plugins import Plugin
+from axis.topology import declare_exchange as _declare_exchange
 
 T = TypeVar("T")
 
@@ -77,6 +78,11 @@ async def stream_blob(
 ) -> web.StreamResponse:
     """Stream stored bytes to the client chunk by chunk (a missing blob is still a clean error)."""
     return await _stream_blob(request, sha256, size, content_type, **headers)
+
+
+async def declare_exchange(channel: Any, hub: Hub) -> Any:
+    """The hub's topic exchange, where the relays publish (an AbstractExchange)."""
+    return await _declare_exchange(channel, hub.names)
 
 
 # ---------------------------------------------------------------- accounts

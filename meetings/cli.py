@@ -188,3 +188,46 @@ def rules_set(file: TextIO, as_json: bool) -> None:
         ax.fail(f'{file.name}: must hold an object {{"rules": {{…}}, "note": "…"}}')
     created = ax.cli_run(lambda conn: rules.change(conn, body.get("rules"), body.get("note"), None))
     ax.emit(created, as_json=as_json, text=f"rules version {created['version']} is in force")
+
+
+@click.group()
+def meeting() -> None:
+    """eCabinet meetings: check a downloaded packet offline, import an agenda.
+
+    \b
+    Examples:
+      axis meeting verify-packet phien-hop.zip --seal-cert axis-seal.crt
+    """
+
+
+@meeting.command("verify-packet")
+@click.argument("zip_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--seal-cert",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The axis's seal certificate (PEM or DER), as the operator publishes it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def verify_packet(zip_file: Path, seal_cert: Path, as_json: bool) -> None:
+    """Check a packet ZIP offline: the seal on manifest.json, then the SHA-256 and size of every
+    paper it lists. Exit 1 naming the first problem.
+
+    Example: axis meeting verify-packet meeting-019a…-packet-2.zip --seal-cert seal.crt
+    """
+    from meetings import packet_zip
+
+    try:
+        cert = people.load_certificate(seal_cert.read_bytes(), str(seal_cert))
+    except ax.AxisError as exc:
+        ax.fail(exc.message)
+    try:
+        found = packet_zip.verify(zip_file, cert)
+    except packet_zip.PacketProblem as exc:
+        ax.fail(str(exc))
+    ax.emit(
+        found,
+        as_json=as_json,
+        text=f"ok: packet {found['packet_version']} of meeting {found['meeting_id']} for "
+        f"{found['for']}: the seal and {found['papers']} papers ({found['bytes']} bytes) check out",
+    )

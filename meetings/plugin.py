@@ -21,7 +21,13 @@ def setup(app: web.Application) -> None:
 def commands() -> Sequence[Any]:
     from meetings import cli
 
-    return [cli.cabinet]
+    return [cli.cabinet, cli.meeting]
+
+
+def openapi() -> dict[str, Any]:
+    from meetings import openapi as described
+
+    return described.contribution()
 
 
 plugin = Plugin(
@@ -31,4 +37,5 @@ plugin = Plugin(
     commands=commands,
     # Uploads stream into the blob store and count their own bytes (meetings.web.post_file).
     package_routes=frozenset({"/v1/cabinet/files"}),
+    openapi=openapi,
 )

@@ -21,7 +21,8 @@ def _fraction(value: object) -> str:
             where="rules.quorum_fraction",
         )
     top, _, bottom = value.partition("/")
-    if not (top.strip().isdigit() and bottom.strip().isdigit()) or int(bottom) == 0:
+    digits = [part.strip() for part in (top, bottom)]
+    if not all(d.isascii() and d.isdigit() and len(d) <= 6 for d in digits) or int(bottom) == 0:
         raise ax.BadRequest(
             f'quorum_fraction must be "a/b" with whole numbers a and b > 0, not {value!r}',
             where="rules.quorum_fraction",

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from meetings import axis_port as ax
-from meetings import files, people, rules
+from meetings import files, notices, people, rules
 from meetings.people import Person
 from signing.seal import canonical_json
 
@@ -789,6 +789,41 @@ async def get_packet(
         )
 
 
+async def packet_download(
+    conn: asyncpg.Connection, hub: ax.Hub, person: Person, meeting_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], set[str]]:
+    """(the caller's sealed manifest, the papers the ZIP holds, ids of listed papers left out
+    because they were taken back). Downloading counts as opening each paper it holds: first
+    openings are recorded and audited."""
+    sealed = await get_packet(conn, hub, person, meeting_id)
+    listed = [p for item in sealed["payload"]["items"] for p in item["papers"]]
+    gone = {
+        str(r["id"])
+        for r in await conn.fetch(
+            "SELECT id FROM meeting_papers WHERE id = ANY($1::uuid[]) AND taken_back_at IS NOT NULL",
+            [uuid.UUID(p["paper_id"]) for p in listed],
+        )
+    }
+    missing = set() if person.secretariat else gone
+    papers = [p for p in listed if p["paper_id"] not in missing]
+    async with conn.transaction():
+        first = await conn.fetch(
+            """INSERT INTO paper_openings (paper_id, version, person_id)
+               SELECT p, v, $3 FROM unnest($1::uuid[], $2::int[]) AS t(p, v)
+               ON CONFLICT DO NOTHING RETURNING paper_id, version""",
+            [uuid.UUID(p["paper_id"]) for p in papers], [p["version"] for p in papers], person.id,
+        )  # fmt: skip
+        if first:
+            await ax.audit(
+                conn,
+                "meeting_papers_downloaded",
+                {"meeting_id": sealed["payload"]["meeting_id"], "person_id": str(person.id),
+                 "packet_version": sealed["payload"]["packet_version"],
+                 "opened": [{"paper_id": str(r["paper_id"]), "version": r["version"]} for r in first]},
+            )  # fmt: skip
+    return sealed, papers, missing
+
+
 # ---------------------------------------------------------------- reading papers
 
 
@@ -1020,30 +1055,12 @@ async def notify(
     conn: asyncpg.Connection, person_id: uuid.UUID, kind: str, meeting_id: uuid.UUID,
     titles: tuple[str, str], details: dict[str, Any],
 ) -> None:  # fmt: skip
-    await conn.execute(
+    """A notification for one person, in the caller's transaction: its outbox row leaves for the
+    gateway once committed, and the NOTIFY wakes the person's long-polls on every hub process."""
+    notification_id = await conn.fetchval(
         """INSERT INTO cabinet_notifications (person_id, kind, meeting_id, title_vi, title_en, details)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb)""",
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb) RETURNING id""",
         person_id, kind, meeting_id, titles[0], titles[1], json.dumps(details, ensure_ascii=False),
     )  # fmt: skip
-
-
-async def notifications(
-    conn: asyncpg.Connection, person: Person, after: int, limit: int = 100
-) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT * FROM cabinet_notifications WHERE person_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        person.id, after, limit,
-    )  # fmt: skip
-    return [
-        {
-            "id": r["id"],
-            "kind": r["kind"],
-            "at": r["at"].isoformat(),
-            "meeting_id": str(r["meeting_id"]) if r["meeting_id"] else None,
-            "consultation_id": None,
-            "title_vi": r["title_vi"],
-            "title_en": r["title_en"],
-            "details": json.loads(r["details"]),
-        }
-        for r in rows
-    ]
+    await conn.execute("INSERT INTO cabinet_outbox (notification_id) VALUES ($1)", notification_id)
+    await conn.execute("SELECT pg_notify($1, $2)", notices.CHANNEL, str(person_id))

@@ -4,13 +4,15 @@ meetings/'s services and write JSON; errors are the axis's `{"error": {code, mes
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from meetings import axis_port as ax
-from meetings import files, people, rules, service
+from meetings import files, notices, packet_zip, people, positions, rules, service
 from meetings.people import Person
 
 
@@ -43,11 +45,38 @@ def secretariat_only(person: Person) -> None:
 async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ax.BadRequest("the body must be a JSON object", where="body") from None
     if not isinstance(body, dict):
         raise ax.BadRequest("the body must be a JSON object", where="body")
+    _no_nul(body, "")
     return body
+
+
+def _no_nul(value: object, where: str) -> None:
+    """PostgreSQL stores no NUL character in text: refuse it up front, naming the field."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ax.BadRequest(f"{where or 'body'} holds a NUL character", where=where or "body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, where or "body")
+            _no_nul(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            _no_nul(item, f"{where}[{n}]")
+
+
+def query_int(request: web.Request, name: str, minimum: int) -> int | None:
+    """A whole-number query parameter written in ASCII digits, at least `minimum`."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) < minimum:
+        raise ax.BadRequest(
+            f"{name} must be a whole number from {minimum}, not {raw[:40]!r}", where=name
+        )
+    return int(raw)
 
 
 # ---------------------------------------------------------------- sign-in and people
@@ -194,14 +223,46 @@ async def get_packet(request: web.Request) -> web.Response:
         )
 
 
+async def get_packet_zip(request: web.Request) -> web.StreamResponse:
+    """The caller's packet as a ZIP, streamed entry by entry and chunk by chunk."""
+    person = await caller(request)
+    hub = ax.hub_of(request.app)
+    async with hub.db.connection() as conn:
+        sealed, papers, missing = await service.packet_download(
+            conn, hub, person, request.match_info["id"]
+        )
+    payload = sealed["payload"]
+    when = datetime.fromisoformat(payload["sent_at"])
+    manifest = json.dumps(sealed, ensure_ascii=False, indent=2).encode("utf-8")
+    name = f"meeting-{payload['meeting_id']}-packet-{payload['packet_version']}.zip"
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/zip",
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Axis-Packet-Version": str(payload["packet_version"]),
+        }
+    )
+    await response.prepare(request)
+    sink = packet_zip.Sink()
+    with zipfile.ZipFile(sink, "w", allowZip64=True) as archive:
+        archive.writestr(packet_zip.entry("manifest.json", len(manifest), when), manifest)
+        html = packet_zip.index_html(payload, missing)
+        archive.writestr(packet_zip.entry("index.html", len(html), when), html)
+        await response.write(sink.take())
+        for paper in papers:
+            with archive.open(packet_zip.entry(paper["path"], paper["size"], when), "w") as out:
+                async for chunk in hub.blobs.open(paper["sha256"]):
+                    out.write(chunk)
+                    await response.write(sink.take())
+            await response.write(sink.take())
+    await response.write(sink.take())  # the central directory, written when the archive closed
+    await response.write_eof()
+    return response
+
+
 async def get_paper(request: web.Request) -> web.StreamResponse:
     person = await caller(request)
-    raw = request.query.get("version")
-    version: int | None = None
-    if raw is not None:
-        if not raw.isdigit():
-            raise ax.BadRequest(f"version must be a whole number, not {raw!r}", where="version")
-        version = int(raw)
+    version = query_int(request, "version", 1)
     async with ax.hub_of(request.app).db.connection() as conn:
         row = await service.open_paper(
             conn, person, request.match_info["id"], request.match_info["paper"], version
@@ -253,19 +314,34 @@ async def post_close(request: web.Request) -> web.Response:
         return web.json_response(await service.close(conn, person, request.match_info["id"]))
 
 
+async def post_position(request: web.Request) -> web.Response:
+    person = await caller(request)
+    body = await json_body(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        made = await positions.record(
+            conn, person, request.match_info["id"], request.match_info["item"], body
+        )
+    return web.json_response(made, status=201)
+
+
+async def get_positions(request: web.Request) -> web.Response:
+    person = await caller(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return web.json_response(await positions.view(conn, person, request.match_info["id"]))
+
+
 async def get_notifications(request: web.Request) -> web.Response:
     person = await caller(request)
-    raw = request.query.get("after", "0")
-    if not raw.isdigit():
-        raise ax.BadRequest(
-            f"after must be a notification id (a whole number), not {raw!r}", where="after"
-        )
-    async with ax.hub_of(request.app).db.connection() as conn:
-        items = await service.notifications(conn, person, int(raw))
+    after = query_int(request, "after", 0) or 0
+    wait = notices.wait_param(request.query.get("wait"))
+    items = await notices.poll(
+        ax.hub_of(request.app), request.app[notices.WAITERS], person.id, after, wait
+    )
     return web.json_response({"items": items})
 
 
 def setup_routes(app: web.Application) -> None:
+    notices.setup(app)
     r = app.router
     r.add_post("/v1/cabinet/sessions", open_session)
     r.add_get("/v1/cabinet/people", list_people)
@@ -278,9 +354,12 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/v1/meetings/{id}", get_meeting)
     r.add_post("/v1/meetings/{id}/items", add_item)
     r.add_post("/v1/meetings/{id}/items/{item}/papers", add_paper)
+    r.add_post("/v1/meetings/{id}/items/{item}/position", post_position)
+    r.add_get("/v1/meetings/{id}/positions", get_positions)
     r.add_post("/v1/meetings/{id}/papers/{paper}/versions", add_version)
     r.add_post("/v1/meetings/{id}/packets", send_packet)
     r.add_get("/v1/meetings/{id}/packet", get_packet)
+    r.add_get("/v1/meetings/{id}/packet.zip", get_packet_zip)
     r.add_get("/v1/meetings/{id}/papers/{paper}", get_paper)
     r.add_post("/v1/meetings/{id}/attendance", post_attendance)
     r.add_get("/v1/meetings/{id}/reads", get_reads)

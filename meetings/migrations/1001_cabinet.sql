@@ -2,9 +2,8 @@
 -- they never meet the axis's own migrations (0001…); these tables belong to meetings/ alone.
 
 -- A cabinet person is an account in `users` with the role `cabinet` (argon2, sessions, lock-out
--- are the axis's); the clerks' pages refuse that role.
-ALTER TABLE users DROP CONSTRAINT users_role_check;
-ALTER TABLE users ADD CONSTRAINT users_role_check CHECK (role IN ('clerk', 'admin', 'cabinet'));
+-- are the axis's, and so is the role: storage/migrations/0010_cabinet_role.sql); the clerks' pages
+-- refuse that role.
 
 CREATE TABLE cabinet_people (
     person_id  uuid PRIMARY KEY REFERENCES users (id),

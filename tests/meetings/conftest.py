@@ -16,11 +16,12 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from axis import agencies
 from axis.config import Config
 from meetings import people
+from signing.devca import DevCA
 from storage.db import drop_database, with_database
 from tests.support.services import BASE_DATABASE_URL, unique_name
+from tests.support.world import World
 
 GOV_OFFICE = "000.00.00.G22"
 PASSWORD = "mật-khẩu-đủ-dài-1"
@@ -42,6 +43,24 @@ async def axis(*args: str, env: dict[str, str], stdin: str = "") -> tuple[int, s
     return proc.returncode or 0, out.decode(), err.decode()
 
 
+@pytest.fixture(scope="session")
+def dev_ca(tmp_path_factory: pytest.TempPathFactory) -> DevCA:
+    return DevCA.init(tmp_path_factory.mktemp("ca"), "Cabinet Test CA")
+
+
+@pytest.fixture(scope="session")
+def trust_dir(dev_ca: DevCA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("trust")
+    (folder / "root.pem").write_bytes(dev_ca.root_path.read_bytes())
+    return folder
+
+
+@pytest.fixture
+def world(dev_ca: DevCA, trust_dir: Path) -> World:
+    """Agencies with certificates of the test CA; the Government Office is `world.agencies[GOV_OFFICE]`."""
+    return World(dev_ca, trust_dir)
+
+
 @pytest.fixture
 async def test_database_url(database_url: str) -> AsyncIterator[str]:
     """A database of this test's own, copied from the run's migrated one."""
@@ -58,17 +77,17 @@ async def test_database_url(database_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def db(test_database_url: str) -> AsyncIterator[asyncpg.Connection]:
+async def db(test_database_url: str, world: World) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(test_database_url)
     try:
-        await agencies.add(conn, organ_id=GOV_OFFICE, name="Văn phòng Chính phủ")
+        await world.register(conn, GOV_OFFICE, "Văn phòng Chính phủ")
         yield conn
     finally:
         await conn.close()
 
 
 @pytest.fixture
-def hub_config(test_database_url: str, amqp_url: str, tmp_path: Path) -> Config:
+def hub_config(test_database_url: str, amqp_url: str, trust_dir: Path, tmp_path: Path) -> Config:
     return Config.from_env(
         {
             "AXIS_DATABASE_URL": test_database_url,
@@ -77,7 +96,7 @@ def hub_config(test_database_url: str, amqp_url: str, tmp_path: Path) -> Config:
             "AXIS_LISTEN": "127.0.0.1:0",
             "AXIS_LOG_FORMAT": "text",
             "AXIS_QUEUE_PREFIX": unique_name("t"),
-            "AXIS_TRUST_DIR": str(tmp_path / "trust"),
+            "AXIS_TRUST_DIR": str(trust_dir),
             "AXIS_SEAL_DIR": str(tmp_path / "seal"),
             "AXIS_CABINET_ORGAN": GOV_OFFICE,
         }

@@ -102,3 +102,26 @@ def test_a_file_not_named_nnnn_name_is_refused(tmp_path: Path) -> None:
     write(tmp_path, "1_letters.sql", "SELECT 1;")
     with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):
         migrations.discover(tmp_path)
+
+
+async def test_the_axis_migrations_alone_allow_cabinet_accounts_and_no_unknown_role(
+    empty_database_url: str,
+) -> None:
+    """The role belongs to the axis's users table, so the axis's own migrations make it valid
+    whether or not the eCabinet plug-in is installed."""
+    from storage.migrations import MIGRATIONS_DIR
+
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        await migrations.apply(conn, MIGRATIONS_DIR)
+        organ = "000.00.00.G22"
+        await conn.execute(
+            "INSERT INTO agencies (organ_id, name, token_hash) VALUES ($1, 'VPCP', 'x')", organ
+        )
+        insert = """INSERT INTO users (id, organ_id, login, password_hash, role)
+                    VALUES (gen_random_uuid(), $1, $2, 'h', $3)"""
+        await conn.execute(insert, organ, "thutuong", "cabinet")
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute(insert, organ, "ke-la", "minister")
+    finally:
+        await conn.close()
