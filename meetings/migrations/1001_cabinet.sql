@@ -2,7 +2,7 @@
 -- they never meet the axis's own migrations (0001…); these tables belong to meetings/ alone.
 
 -- A cabinet person is an account in `users` with the role `cabinet` (argon2, sessions, lock-out
--- are the axis's, and so is the role: storage/migrations/0010_cabinet_role.sql); the clerks' pages
+-- are the axis's, and so is the role: storage/migrations/0008_cabinet_role.sql); the clerks' pages
 -- refuse that role.
 
 CREATE TABLE cabinet_people (
