@@ -1,5 +1,5 @@
 """The /vdxp/ endpoints: each handler checks the SDK's HMAC, translates headers into a call of the
-same service functions as /v1 (ingest, receipts, delivery, agencies) and answers in VDXP's JSON.
+same service functions as /v1 (ingest, statuses, delivery, agencies) and answers in VDXP's JSON.
 
 Every answer, failures included, is HTTP 200: the SDK reads the body of a 200 on every path, while
 its sendEdoc path (HttpURLConnection) reads other statuses only through the error stream, in the
