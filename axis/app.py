@@ -94,7 +94,9 @@ async def error_mapping(request: web.Request, handler: Handler) -> web.StreamRes
     try:
         return await handler(request)
     except AxisError as exc:
-        return web.json_response(exc.to_json(), status=exc.status)
+        from axis.api import error_response
+
+        return error_response(exc)
     except (DatabaseUnavailable, BrokerUnavailable) as exc:
         which = "postgresql" if isinstance(exc, DatabaseUnavailable) else "rabbitmq"
         return json_error(503, "dependency_unavailable", f"{which} is unavailable: {exc}", which)

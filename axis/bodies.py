@@ -42,7 +42,6 @@ SERVER_SETTINGS: dict[str, Any] = {"auto_decompress": False}
 
 class UnsupportedEncoding(AxisError):
     code = "unsupported_encoding"
-    status = 415
 
 
 def body_limit(
@@ -81,12 +80,6 @@ def too_large(limit: int, size: int | None = None) -> TooLarge:
     return TooLarge(f"{what}; the limit here is {limit} bytes", where="body")
 
 
-_PAGE_TITLES = {
-    413: ("Nội dung gửi lên quá lớn", "What was sent is too large"),
-    415: ("Nội dung nén không được nhận", "Compressed content is refused"),
-}
-
-
 def surface(path: str) -> str:
     """Which of the axis's faces a path belongs to: each answers errors in its own format."""
     if path == "/vdxp" or path.startswith("/vdxp/"):
@@ -103,23 +96,22 @@ def answer(request: web.Request, exc: AxisError) -> web.StreamResponse:
     if kind == "vdxp":
         # VDXP answers every failure with HTTP 200 and status FAIL (see axis.vdxp.api).
         from axis.vdxp import protocol as p
+        from axis.vdxp.api import refusal_of
 
         extra = {"DocId": ""} if request.path == "/vdxp/sendEdoc" else {}
-        refused = p.VdxpRefused(p.BAD_REQUEST, exc.message, axis_code=exc.code)
         response = web.Response(
-            body=p.dumps(p.failure(refused, **extra)),
+            body=p.dumps(p.failure(refusal_of(exc), **extra)),
             content_type="application/json",
             headers={"X-Vdxp-Status": "FAIL"},
         )
     elif kind == "pages":
-        from axis.pages.views import render
+        from axis.pages.views import error_page
 
-        vi, en = _PAGE_TITLES.get(exc.status, ("Không thực hiện được", "The request was refused"))
-        response = render(
-            request, "error.html", status=exc.status, title_vi=vi, title_en=en, detail=exc.message
-        )
+        response = error_page(request, exc)
     else:
-        response = web.json_response(exc.to_json(), status=exc.status)
+        from axis.api import error_response
+
+        response = error_response(exc)
     # The rest of a refused body is never read: the client must not send another request after it.
     response.force_close()
     return response

@@ -13,3 +13,13 @@ def uuid7() -> uuid.UUID:
     rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
     return uuid.UUID(int=value)
+
+
+def parse_id(value: str, what: str) -> uuid.UUID:
+    """An id from a URL or a field; one that is not a UUID names nothing, so it is not found."""
+    from axis.errors import NotFound
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"no {what} {value!r}", where=what) from None

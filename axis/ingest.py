@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import json
 import logging
 import time
 import uuid
@@ -23,25 +22,17 @@ from cryptography import x509
 
 import edoc
 import signing
-from axis import metrics, repo
+from axis import ledger, metrics, repo
 from axis.agencies import Agency
-from axis.errors import AxisError, BadRequest, Conflict, Forbidden, Unprocessable
+from axis.errors import AxisError, BadRequest, Conflict, Forbidden, TooLarge, Unprocessable
 from axis.hub import Hub
 from axis.ids import uuid7
-from axis.relay import notify_outbox
 
 log = logging.getLogger("axis.ingest")
 
 
 class SignatureRefused(Forbidden):
     code = "signature_invalid"
-
-
-@dataclass(frozen=True)
-class Accepted:
-    status: int  # 202 for a new letter, 202 again for a repeat of the same bytes
-    body: dict[str, Any]
-    repeated: bool
 
 
 @dataclass(frozen=True)
@@ -54,27 +45,22 @@ class Checked:
 
 
 def edoc_error(exc: edoc.EdocError) -> AxisError:
-    where = exc.where
-    status = 413 if isinstance(exc, edoc.TooLargeError) else 400
-    err = AxisError(str(exc), where=where)
-    err.code = exc.code
-    err.status = status
-    if exc.line is not None:
-        err.details = {"line": exc.line}
-    return err
+    """A package the reader refused, under the reader's own code (bad_base64, invalid_date…)."""
+    kind = TooLarge if isinstance(exc, edoc.TooLargeError) else BadRequest
+    details = {"line": exc.line} if exc.line is not None else None
+    return kind(str(exc), where=exc.where, details=details, code=exc.code)
 
 
 def package_problem(problems: list[edoc.Problem]) -> AxisError:
     """A package whose manifest and attachments disagree: 400 naming the first ContentId at
     fault, every problem found listed in `details`."""
     first = problems[0]
-    err = BadRequest(
+    return BadRequest(
         first.message,
         where=first.where,
         details={"content_id": first.content_id, "problems": [p.to_json() for p in problems]},
+        code=first.code,
     )
-    err.code = first.code
-    return err
 
 
 async def check_package(hub: Hub, data: bytes, sender: Agency) -> Checked:
@@ -190,7 +176,9 @@ def summary_of(package: edoc.Package) -> dict[str, Any]:
     }
 
 
-async def submit(hub: Hub, sender: Agency, data: bytes) -> Accepted:
+async def submit(hub: Hub, sender: Agency, data: bytes) -> ledger.AcceptedLetter:
+    """Take a letter: checked, its bytes stored, then the letter, its links, attachments and
+    deliveries recorded in one transaction. The same bytes again get the first answer (repeated)."""
     started = time.perf_counter()
     checked = await check_package(hub, data, sender)
     package = checked.package
@@ -240,96 +228,75 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> Accepted:
 
     document_id = uuid7()
     received_at = datetime.now(UTC)
-    deliveries = [(uuid7(), organ) for organ in recipients]
-    receipt_payload = {
-        "type": "acceptance",
-        "document_id": str(document_id),
-        "sender": sender.organ_id,
-        "edxml_document_id": header.document_id,
-        "business_type": business_type,
-        "sha256": content_sha,
-        "stored_sha256": stored.sha256,
-        "size": stored.size,
-        "signature": checked.signature,
-        "unsigned_legacy": checked.signature == "legacy",
-        "received_at": received_at.isoformat(),
-        "deliveries": [{"delivery_id": str(d), "recipient": o} for d, o in deliveries],
-    }
-    receipt = hub.seal.sign_json(receipt_payload)
-    body = {
-        "document_id": str(document_id),
-        "status": "accepted",
-        "signature": checked.signature,
-        "unsigned_legacy": checked.signature == "legacy",
-        "links": [{"document_id": str(t), "kind": k} for t, k in links],
-        "deliveries": receipt_payload["deliveries"],
-        "receipt": receipt,
-    }
+    deliveries = [ledger.NewDelivery(uuid7(), organ) for organ in recipients]
+    listed = [{"delivery_id": str(d.delivery_id), "recipient": d.recipient} for d in deliveries]
+    receipt = hub.seal.sign_json(
+        {
+            "type": "acceptance",
+            "document_id": str(document_id),
+            "sender": sender.organ_id,
+            "edxml_document_id": header.document_id,
+            "business_type": business_type,
+            "sha256": content_sha,
+            "stored_sha256": stored.sha256,
+            "size": stored.size,
+            "signature": checked.signature,
+            "unsigned_legacy": checked.signature == "legacy",
+            "received_at": received_at.isoformat(),
+            "deliveries": listed,
+        }
+    )
+    accepted = ledger.AcceptedLetter(
+        document_id=document_id,
+        signature=checked.signature,
+        links=links,
+        deliveries=deliveries,
+        receipt=receipt,
+    )
+    letter = ledger.NewLetter(
+        id=document_id,
+        sender=sender.organ_id,
+        edxml_document_id=header.document_id,
+        business_type=business_type,
+        stored_sha256=stored.sha256,
+        received_sha256=content_sha,
+        size=stored.size,
+        code_number=header.code.number,
+        code_notation=header.code.notation,
+        subject=header.subject,
+        type_name=header.document_type.type_name,
+        promulgation_date=header.promulgation_info.date,
+        due_date=header.due_date,
+        signature=checked.signature,
+        signer_fingerprint=checked.signer_fingerprint,
+        summary=summary_of(package),
+        acceptance=accepted.stored_form(),
+        received_at=received_at,
+        links=links,
+        attachments=[
+            ledger.NewAttachment(
+                content_id=a.content_id,
+                name=a.name or a.inner_name or f"attachment-{i}",
+                content_type=a.content_type or "application/octet-stream",
+                description=a.description,
+                size=a.size,
+                sha256=a.sha256,
+            )
+            for i, a in enumerate(package.attachments, start=1)
+        ],
+        deliveries=deliveries,
+        audit={
+            "sha256": content_sha,
+            "recipients": recipients,
+            "signature": checked.signature,
+            "edxml_document_id": header.document_id,
+            "business_type": business_type,
+            "links": [{"document_id": str(t), "kind": k} for t, k in links],
+        },
+    )
     try:
         async with hub.db.connection() as conn, conn.transaction():
-            await conn.execute(
-                """INSERT INTO documents (id, kind, sender, edxml_document_id, business_type, content_sha256, size,
-                       code_number, code_notation, subject, type_name, promulgation_date, due_date, signature,
-                       signer_fingerprint, summary, receipt, received_at, received_sha256, responds_to)
-                   VALUES ($1, 'letter', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb,
-                           $16::jsonb, $17, $18, $19)""",
-                document_id,
-                sender.organ_id,
-                header.document_id,
-                business_type,
-                stored.sha256,
-                stored.size,
-                header.code.number,
-                header.code.notation,
-                header.subject,
-                header.document_type.type_name,
-                header.promulgation_info.date,
-                header.due_date,
-                checked.signature,
-                checked.signer_fingerprint,
-                json.dumps(summary_of(package), ensure_ascii=False),
-                json.dumps(body, ensure_ascii=False),
-                received_at,
-                content_sha,
-                links[0][0] if links else None,
-            )
-            await conn.executemany(
-                "INSERT INTO document_links (from_document, to_document, kind) VALUES ($1, $2, $3)",
-                [(document_id, target, kind) for target, kind in links],
-            )
-            await conn.executemany(
-                """INSERT INTO document_attachments
-                       (document_id, position, content_id, name, content_type, description, size, sha256)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-                [
-                    (
-                        document_id,
-                        i,
-                        a.content_id,
-                        a.name or a.inner_name or f"attachment-{i}",
-                        a.content_type or "application/octet-stream",
-                        a.description,
-                        a.size,
-                        a.sha256,
-                    )
-                    for i, a in enumerate(package.attachments, start=1)
-                ],
-            )
-            await insert_deliveries(conn, document_id, deliveries)
-            await repo.audit(
-                conn,
-                "accepted",
-                organ_id=sender.organ_id,
-                document_id=document_id,
-                details={
-                    "sha256": content_sha,
-                    "recipients": recipients,
-                    "signature": checked.signature,
-                    "edxml_document_id": header.document_id,
-                    "business_type": business_type,
-                    "links": [{"document_id": str(t), "kind": k} for t, k in links],
-                },
-            )
+            await ledger.insert_letter(conn, letter)
     except asyncpg.UniqueViolationError:
         # The same letter sent twice at the same moment: the other request won; answer as it did.
         async with hub.db.connection() as conn:
@@ -348,7 +315,7 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> Accepted:
         sender.organ_id,
         len(recipients),
     )
-    return Accepted(202, body, repeated=False)
+    return accepted
 
 
 _LINK_KINDS = {1: "recall", 2: "update", 3: "replace"}
@@ -385,13 +352,7 @@ async def _links(
             )
     found: list[tuple[uuid.UUID, str]] = []
     for edxml_id in wanted:
-        own = await conn.fetchval(
-            """SELECT id FROM documents
-                WHERE kind = 'letter' AND edxml_document_id = $1 AND business_type = 0
-                  AND sender = $2""",
-            edxml_id,
-            sender.organ_id,
-        )
+        own = await ledger.own_original(conn, sender.organ_id, edxml_id)
         if own is None:
             raise Forbidden(
                 f"{sender.organ_id} sent no letter {edxml_id}; only a letter's sender may {kind} it",
@@ -401,42 +362,22 @@ async def _links(
     return found
 
 
-async def insert_deliveries(
-    conn: asyncpg.Connection, document_id: uuid.UUID, deliveries: list[tuple[uuid.UUID, str]]
-) -> None:
-    """One delivery and one outbox row per recipient, in the caller's transaction."""
-    await conn.executemany(
-        "INSERT INTO deliveries (id, document_id, recipient) VALUES ($1, $2, $3)",
-        [(d, document_id, organ) for d, organ in deliveries],
-    )
-    await conn.executemany(
-        "INSERT INTO outbox (delivery_id, routing_key) VALUES ($1, $2)",
-        [(d, organ) for d, organ in deliveries],
-    )
-    await notify_outbox(conn)
-
-
 async def _earlier(
     conn: asyncpg.Connection,
     sender: str,
     edxml_document_id: str,
     business_type: int,
     content_sha: str,
-) -> Accepted | None:
-    row = await conn.fetchrow(
-        """SELECT COALESCE(received_sha256, content_sha256) AS content_sha256, receipt FROM documents
-            WHERE kind = 'letter' AND sender = $1 AND edxml_document_id = $2 AND business_type = $3""",
-        sender,
-        edxml_document_id,
-        business_type,
-    )
-    if row is None:
+) -> ledger.AcceptedLetter | None:
+    found = await ledger.earlier_letter(conn, sender, edxml_document_id, business_type)
+    if found is None:
         return None
-    if row["content_sha256"] != content_sha:
+    sha, body = found
+    if sha != content_sha:
         metrics.REFUSED.labels("conflict").inc()
         raise Conflict(
             f"DocumentId {edxml_document_id} was already sent by {sender} with other content",
             where="MessageHeader/DocumentId",
-            details={"document_id": json.loads(row["receipt"])["document_id"]},
+            details={"document_id": body["document_id"]},
         )
-    return Accepted(202, json.loads(row["receipt"]), repeated=True)
+    return ledger.AcceptedLetter.from_stored(body, repeated=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from axis import metrics
-from axis.delivery import overdue_condition
+from axis import ledger, metrics
 from axis.hub import Hub
+from axis.ledger.rules import overdue_condition
 from axis.worker import PeriodicWorker
 
 log = logging.getLogger("axis.overdue")
@@ -31,14 +31,8 @@ class OverdueWatch(PeriodicWorker):
         async with self.hub.db.connection() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", _LOCK):
                 return 0
+            rows = await ledger.mark_overdue(conn, threshold)
             # The interpolated text is our own constant condition; the threshold is bound as $1.
-            rows = await conn.fetch(
-                f"""UPDATE deliveries d SET overdue_logged_at = now()
-                      FROM documents doc
-                     WHERE doc.id = d.document_id AND d.overdue_logged_at IS NULL AND {overdue_condition("$1")}
-                 RETURNING d.id, d.recipient, doc.id AS document_id, doc.sender, doc.due_date""",
-                threshold,
-            )
             current = await conn.fetchval(
                 f"""SELECT count(*) FROM deliveries d JOIN documents doc ON doc.id = d.document_id
                      WHERE {overdue_condition("$1")}""",

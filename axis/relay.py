@@ -14,7 +14,7 @@ import logging
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
-from axis import metrics, repo
+from axis import metrics
 from axis.broker import Broker
 from axis.notice import Notice
 from axis.topology import Names, declare_agency_queue, declare_exchange
@@ -112,8 +112,3 @@ class Relay(PeriodicWorker):
             )
         metrics.STAGE.labels("relayed").inc(len(rows))
         return len(rows)
-
-
-async def notify_outbox(conn: object) -> None:
-    """Called inside a transaction that wrote outbox rows: wakes every relay at commit."""
-    await conn.execute("SELECT pg_notify($1, '')", repo.OUTBOX_CHANNEL)  # type: ignore[attr-defined]

@@ -22,7 +22,6 @@ DEV_KEY_PATH = PROJECT_ROOT / "var" / "secret.key"
 
 class SecretUnreadable(AxisError):
     code = "secret_unreadable"
-    status = 500
 
 
 def new_key() -> str:

@@ -45,7 +45,6 @@ class LoginRefused(Unauthorized):
 
 class LockedOut(AxisError):
     code = "locked_out"
-    status = 429
 
     def __init__(self, login: str, until: datetime) -> None:
         super().__init__(f"{login} is locked until {until.isoformat()}", where="login")

@@ -7,6 +7,7 @@ attachment as its agency, and the CLI's output helpers."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from axis.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    Gone,
     NotFound,
     Unauthorized,
     Unprocessable,
@@ -62,11 +64,6 @@ __all__ = [
     "fail",
     "new_id",
 ]
-
-
-class Gone(AxisError):
-    code = "gone"
-    status = 410
 
 
 def hub_of(app: web.Application) -> Hub:
@@ -138,12 +135,13 @@ async def agency_exists(conn: asyncpg.Connection, organ_id: str) -> bool:
     return await repo.agency_exists(conn, organ_id)
 
 
-async def letter_attachment(hub: Hub, organ_id: str, document_id: str, ref: str) -> asyncpg.Record:
+async def letter_attachment(hub: Hub, organ_id: str, document_id: str, ref: str) -> dict[str, Any]:
     """An attachment of a letter `organ_id` sent or received (404 otherwise), with its blob's
     sha256, size, name and content_type."""
     async with hub.db.connection() as conn:
         agency = await agencies.get(conn, organ_id)
-    return await delivery.attachment_for(hub, agency, document_id, ref)
+    found = await delivery.attachment_for(hub, agency, document_id, ref)
+    return dataclasses.asdict(found)
 
 
 def parse_uuid(value: object, where: str) -> uuid.UUID:

@@ -14,7 +14,7 @@ import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from axis import repo
-from axis.delivery import _arrived_status, make_available, mark_acknowledged
+from axis.delivery import acknowledge_push, make_available
 from axis.dispatch import retries
 from axis.dispatch.push import Pusher, push_headers
 from axis.dispatch.sweep import Sweeper
@@ -214,13 +214,4 @@ class Dispatcher(Worker):
         )
 
     async def _pushed(self, row: asyncpg.Record) -> None:
-        status_blob = None
-        if row["kind"] == "letter":
-            from axis import agencies
-
-            async with self.hub.db.connection() as conn:
-                recipient = await agencies.get(conn, row["recipient"])
-            # The drain's row already carries the letter's id, sender and DocumentId.
-            status_blob = await _arrived_status(self.hub, row, recipient)
-        async with self.hub.db.connection() as conn, conn.transaction():
-            await mark_acknowledged(conn, row["id"], status_blob, via="push")
+        await acknowledge_push(self.hub, row["id"])

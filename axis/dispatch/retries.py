@@ -1,8 +1,8 @@
 """Retry bookkeeping of pushes: which delivery is next for an agency, what a failed attempt writes,
 when a delivery is given up on (dead-lettered), and what the sweepers look for.
 
-All the SQL the dispatcher runs on the deliveries table lives here, so that the ledger (the one owner
-of a letter's tables, still to come) can take it over in one piece.
+What a failed attempt writes goes through the ledger (axis.ledger: schedule_retry, dead_letter), the
+one writer of the deliveries table; the queries the dispatcher and the sweepers read are here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import aio_pika
 import asyncpg
 
-from axis import metrics, repo
+from axis import ledger, metrics
 from axis.hub import Hub
 from axis.notice import Notice
 
@@ -70,31 +70,23 @@ async def record_failure(
 ) -> None:
     """In the caller's transaction: the attempt, its error, and either the next try or `failed`."""
     if failure.dead:
-        await conn.execute(
-            """UPDATE deliveries SET state = 'failed', attempts = $2, last_error = $3, failed_at = now(),
-                      next_attempt_at = NULL, push_failing_since = COALESCE(push_failing_since, now())
-                WHERE id = $1""",
-            row["id"],
-            failure.attempts,
-            error,
-        )
-        await repo.audit(
+        await ledger.dead_letter(
             conn,
-            "delivery_failed",
-            organ_id=organ_id,
-            document_id=row["document_id"],
-            delivery_id=row["id"],
-            details={"attempts": failure.attempts, "error": error},
+            row["id"],
+            row["document_id"],
+            organ_id,
+            attempts=failure.attempts,
+            error=error,
         )
     else:
-        await conn.execute(
-            """UPDATE deliveries SET attempts = $2, last_error = $3, next_attempt_at = $4,
-                      push_failing_since = COALESCE(push_failing_since, now())
-                WHERE id = $1""",
+        await ledger.schedule_retry(
+            conn,
             row["id"],
-            failure.attempts,
-            error,
-            datetime.now(UTC) + timedelta(seconds=delays[failure.level]),
+            row["document_id"],
+            organ_id,
+            attempts=failure.attempts,
+            error=error,
+            next_attempt_at=datetime.now(UTC) + timedelta(seconds=delays[failure.level]),
         )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -13,10 +12,24 @@ import jinja2
 from aiohttp import web
 
 import edoc
-from axis import delivery, ingest, receipts, repo, users
+from axis import delivery, ingest, ledger, repo, statuses, users
 from axis.api import HUB
-from axis.errors import AxisError, BadRequest, NotFound
+from axis.bodies import UnsupportedEncoding
+from axis.errors import (
+    AxisError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Gone,
+    NotFound,
+    StoredBytesLost,
+    TooLarge,
+    Unauthorized,
+    Unprocessable,
+)
 from axis.hub import Hub
+from axis.ids import parse_id
+from axis.ledger.rules import is_overdue
 from axis.pages import queries
 from axis.pages.auth import (
     CLERK,
@@ -33,7 +46,6 @@ from axis.pages.auth import (
     set_cookie,
 )
 from axis.pages.live import Live
-from storage.blobs import BlobError
 
 log = logging.getLogger("axis.pages")
 
@@ -97,15 +109,36 @@ def refused(request: web.Request, status: int, why: str) -> web.StreamResponse:
     return render(request, "error.html", status=status, title_vi=vi, title_en=en, detail=None)
 
 
+_REFUSED = ("Không thực hiện được", "The request was refused")
+
+#: The pages' one table from the axis's errors to an HTTP status and a title in Vietnamese and
+#: English (a subclass takes its nearest base's). Stored bytes that cannot be read are the axis's
+#: failure: 500, as on /v1 and (ErrorCode 99) on /vdxp.
+PAGES: dict[type[AxisError], tuple[int, str, str]] = {
+    BadRequest: (400, *_REFUSED),
+    Unauthorized: (401, *_REFUSED),
+    Forbidden: (403, "Không được phép", "Not allowed"),
+    NotFound: (404, "Không tìm thấy", "Not found"),
+    Conflict: (409, "Không thực hiện được", "Conflict"),
+    Gone: (410, *_REFUSED),
+    TooLarge: (413, "Nội dung gửi lên quá lớn", "What was sent is too large"),
+    UnsupportedEncoding: (415, "Nội dung nén không được nhận", "Compressed content is refused"),
+    Unprocessable: (422, *_REFUSED),
+    StoredBytesLost: (
+        500,
+        "Không đọc được văn bản đã lưu; quản trị viên đã được báo",
+        "The stored document cannot be read; the operators are alerted",
+    ),
+}
+
+
 def error_page(request: web.Request, exc: AxisError) -> web.Response:
-    titles = {
-        404: ("Không tìm thấy", "Not found"),
-        403: ("Không được phép", "Not allowed"),
-        409: ("Không thực hiện được", "Conflict"),
-    }
-    vi, en = titles.get(exc.status, ("Không thực hiện được", "The request was refused"))
+    from axis.api import http_status
+
+    found = next((PAGES[c] for c in type(exc).__mro__ if c in PAGES), None)
+    status, vi, en = found or (http_status(exc), *_REFUSED)
     return render(
-        request, "error.html", status=exc.status, title_vi=vi, title_en=en, detail=exc.message
+        request, "error.html", status=status, title_vi=vi, title_en=en, detail=exc.message
     )
 
 
@@ -230,9 +263,7 @@ async def received(request: web.Request) -> web.StreamResponse:
     threshold = hub.config.ack_overdue_seconds
     async with hub.db.connection() as conn:
         rows = await queries.received(conn, clerk.user.organ_id, search)
-    letters = [
-        {"row": r, "overdue": delivery.is_overdue(r, threshold), "code": _code(r)} for r in rows
-    ]
+    letters = [{"row": r, "overdue": _overdue(r, threshold), "code": _code(r)} for r in rows]
     return render(
         request,
         "letters.html",
@@ -256,7 +287,7 @@ async def sent(request: web.Request) -> web.StreamResponse:
     per_letter: dict[Any, list[dict[str, Any]]] = {}
     for line in lines:
         per_letter.setdefault(line["document_id"], []).append(
-            {"line": line, "overdue": delivery.is_overdue(line, threshold)}
+            {"line": line, "overdue": _overdue(line, threshold)}
         )
     letters = [
         {
@@ -279,8 +310,22 @@ async def sent(request: web.Request) -> web.StreamResponse:
     )
 
 
+def _overdue(row: Any, threshold: float) -> bool:
+    return is_overdue(
+        kind=row["kind"],
+        state=row["state"],
+        created_at=row["created_at"],
+        due_date=row["due_date"],
+        business_status=row["business_status"],
+        threshold=threshold,
+    )
+
+
 def _code(row: Any) -> str:
-    number, notation = row["code_number"], row["code_notation"]
+    return _code_of(row["code_number"], row["code_notation"])
+
+
+def _code_of(number: str | None, notation: str | None) -> str:
     if number and notation:
         return f"{number}/{notation}"
     return str(number or notation or "")
@@ -291,41 +336,62 @@ def _code(row: Any) -> str:
 
 async def letter_view(hub: Hub, clerk: Clerk, letter_id: str) -> dict[str, Any]:
     """Everything the letter page shows, for a clerk of its sender or of one of its recipients."""
-    trace = await receipts.trace(hub, clerk.agency, letter_id)
-    if trace["kind"] != "letter":
+    trace = await delivery.trace(hub, clerk.agency, letter_id)
+    doc = trace.document
+    if doc.kind != "letter":
         raise NotFound(f"{letter_id} is a status, not a letter", where="document")
-    doc = await delivery.document_for(hub, clerk.agency, letter_id)
     async with hub.db.connection() as conn:
-        attachments = await queries.attachments(conn, doc["id"])
-        lines = await queries.recipients_of(conn, [doc["id"]])
+        attachments = await ledger.attachments(conn, doc.id)
     threshold = hub.config.ack_overdue_seconds
-    overdue = {r["recipient"]: delivery.is_overdue(r, threshold) for r in lines}
-    for line in trace["recipients"]:
-        line["overdue"] = overdue.get(line["organ_id"], False)
-        line["steps"] = _steps(trace["received_at"], line)
-    summary = json.loads(doc["summary"])
-    is_sender = doc["sender"] == clerk.agency.organ_id
+    lines = [
+        {
+            **{f: getattr(line, f) for f in line.__dataclass_fields__},
+            "overdue": line.overdue(threshold),
+            "steps": _steps(doc.received_at, line),
+        }
+        for line in trace.recipients
+    ]
+    is_sender = doc.sender == clerk.agency.organ_id
+    shown = {
+        "document_id": doc.id,
+        "sender": doc.sender,
+        "edxml_document_id": doc.edxml_document_id,
+        "business_type": doc.business_type,
+        "subject": doc.subject,
+        "signature": doc.signature,
+        "unsigned_legacy": doc.unsigned_legacy,
+        "received_at": doc.received_at,
+        "due_date": doc.due_date,
+        "refers_to": trace.refers_to,
+        "referred_by": trace.referred_by,
+        "recall": trace.recall,
+        "recipients": lines,
+    }
     return {
-        "trace": trace,
+        "trace": shown,
         "doc": doc,
-        "code": _code(doc),
-        "summary": summary,
+        "code": _code_of(doc.code_number, doc.code_notation),
+        "summary": doc.summary,
         "attachments": attachments,
         "is_sender": is_sender,
-        "can_recall": is_sender and not trace["recall"]["asked"],
-        "any_overdue": any(line["overdue"] for line in trace["recipients"]),
+        "can_recall": is_sender and not trace.recall.asked,
+        "any_overdue": any(line["overdue"] for line in lines),
     }
 
 
-def _steps(received_at: str, line: dict[str, Any]) -> list[dict[str, Any]]:
+def _steps(received_at: dt.datetime, line: ledger.TraceLine) -> list[dict[str, Any]]:
     """A recipient's line in time order: the axis's own steps and every status, whoever was first
     (a recipient may report before the delivery is marked available)."""
     steps: list[dict[str, Any]] = [{"kind": "accepted", "at": received_at}]
-    for kind in ("available", "acknowledged", "failed"):
-        if line.get(f"{kind}_at"):
-            steps.append({"kind": kind, "at": line[f"{kind}_at"]})
-    steps += [{"kind": "status", "at": s["at"], "status": s} for s in line["statuses"]]
-    return sorted(steps, key=lambda step: dt.datetime.fromisoformat(step["at"]))
+    for kind, at in (
+        ("available", line.available_at),
+        ("acknowledged", line.acknowledged_at),
+        ("failed", line.failed_at),
+    ):
+        if at is not None:
+            steps.append({"kind": kind, "at": at})
+    steps += [{"kind": "status", "at": s.at, "status": s} for s in line.statuses]
+    return sorted(steps, key=lambda step: step["at"])
 
 
 async def letter(request: web.Request) -> web.StreamResponse:
@@ -361,7 +427,7 @@ async def letter_events(request: web.Request) -> web.StreamResponse:
 
     # Subscribed before the first rendering, so a change in between is not missed.
     sub = live.subscribe(
-        str(delivery.parse_id(letter_id, "document")),
+        str(parse_id(letter_id, "document")),
         users.session_key(clerk.session.token),
         clerk.agency.organ_id,
     )
@@ -421,21 +487,21 @@ def _sse(event: str, data: str) -> bytes:
 async def attachment(request: web.Request) -> web.StreamResponse:
     clerk = clerk_of(request)
     hub = hub_of(request)
-    row = await delivery.attachment_for(
+    found = await delivery.attachment_for(
         hub, clerk.agency, request.match_info["id"], request.match_info["position"]
     )
-    disposition = f"attachment; filename*=UTF-8''{quote(row['name'])}"
-    return await _stream(request, row["sha256"], row["size"], row["content_type"], disposition)
+    disposition = f"attachment; filename*=UTF-8''{quote(found.name)}"
+    return await _stream(request, found.sha256, found.size, found.content_type, disposition)
 
 
 async def edxml(request: web.Request) -> web.StreamResponse:
     clerk = clerk_of(request)
-    row = await delivery.document_for(hub_of(request), clerk.agency, request.match_info["id"])
-    name = f"{row['id']}.edxml.xml"
+    doc = await delivery.document_for(hub_of(request), clerk.agency, request.match_info["id"])
+    name = f"{doc.id}.edxml.xml"
     return await _stream(
         request,
-        row["content_sha256"],
-        row["size"],
+        doc.content_sha256,
+        doc.size,
         "application/xml",
         f"attachment; filename={name}",
     )
@@ -444,14 +510,7 @@ async def edxml(request: web.Request) -> web.StreamResponse:
 async def _stream(
     request: web.Request, sha256: str, size: int, content_type: str, disposition: str
 ) -> web.StreamResponse:
-    chunks = hub_of(request).blobs.open(sha256).__aiter__()
-    try:
-        first = await anext(chunks)
-    except StopAsyncIteration:
-        first = b""
-    except BlobError as exc:
-        log.error("event=blob_unreadable sha256=%s error=%r", sha256, exc)
-        raise NotFound("the stored bytes cannot be read; the operators are alerted") from None
+    first, chunks = await delivery.open_bytes(hub_of(request), sha256)
     response = web.StreamResponse(
         headers={
             "Content-Type": content_type,
@@ -477,7 +536,7 @@ async def recall(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     reason = str(form.get("reason", "")).strip()[:500] or None
     letter_id = request.match_info["id"]
-    await receipts.ask_recall_for_clerk(
+    await statuses.ask_recall(
         hub_of(request), clerk.agency, letter_id, clerk=clerk.user.login, reason=reason
     )
     log.info("event=recall_asked document_id=%s clerk=%s", letter_id, clerk.user.login)
@@ -490,7 +549,7 @@ async def replace(request: web.Request) -> web.StreamResponse:
     hub = hub_of(request)
     letter_id = request.match_info["id"]
     original = await delivery.document_for(hub, clerk.agency, letter_id)
-    if original["kind"] != "letter" or original["sender"] != clerk.agency.organ_id:
+    if original.kind != "letter" or original.sender != clerk.agency.organ_id:
         raise BadRequest("only the sender of a letter may replace it", where="document")
     form = await request.post()
     upload = form.get("package")
@@ -499,15 +558,15 @@ async def replace(request: web.Request) -> web.StreamResponse:
     data = upload.file.read()
     if not data:
         raise BadRequest("the uploaded file is empty", where="package")
-    _check_replaces(data, original["edxml_document_id"])
+    _check_replaces(data, original.edxml_document_id)
     accepted = await ingest.submit(hub, clerk.agency, data)
-    new_id = accepted.body["document_id"]
+    new_id = str(accepted.document_id)
     async with hub.db.connection() as conn:
         await repo.audit(
             conn,
             "replacement_uploaded",
             organ_id=clerk.agency.organ_id,
-            document_id=original["id"],
+            document_id=original.id,
             details={"by": "clerk", "clerk": clerk.user.login, "replacement": new_id},
         )
     raise web.HTTPSeeOther(f"/letters/{new_id}?done=replace")

@@ -1,5 +1,5 @@
 """The /vdxp/ endpoints: each handler checks the SDK's HMAC, translates headers into a call of the
-same service functions as /v1 (ingest, receipts, delivery, agencies) and answers in VDXP's JSON.
+same service functions as /v1 (ingest, statuses, delivery, agencies) and answers in VDXP's JSON.
 
 Every answer, failures included, is HTTP 200: the SDK reads the body of a 200 on every path, while
 its sendEdoc path (HttpURLConnection) reads other statuses only through the error stream, in the
@@ -21,13 +21,23 @@ from typing import Any
 from aiohttp import web
 
 import edoc
-from axis import agencies, delivery, ingest, repo
+from axis import agencies, delivery, ingest, ledger, repo, statuses
 from axis.agencies import Agency
 from axis.api import HUB, check_client_certificate, read_body
 from axis.broker import BrokerUnavailable
-from axis.errors import AxisError
+from axis.errors import (
+    AxisError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    StoredBytesLost,
+    TooLarge,
+    Unauthorized,
+    Unprocessable,
+)
 from axis.hub import Hub
-from axis.secrets import SecretBox
+from axis.secrets import SecretBox, SecretUnreadable
 from axis.vdxp import protocol as p
 from axis.vdxp import registry
 from storage.blobs import BlobError
@@ -72,19 +82,29 @@ class Call:
             return [self.caller, *[await agencies.get(conn, u) for u in self._units]]
 
 
-def _fail_from(exc: AxisError) -> p.VdxpRefused:
-    by_status = {
-        400: p.BAD_REQUEST,
-        401: p.AUTH_FAILED,
-        403: p.FORBIDDEN,
-        404: p.NOT_FOUND,
-        409: p.CONFLICT,
-        413: p.BAD_REQUEST,
-        422: p.REFUSED,
-    }
-    code = by_status.get(exc.status, p.UNAVAILABLE if exc.status >= 500 else p.BAD_REQUEST)
+#: /vdxp's one table from the axis's errors to VDXP ErrorCodes (a subclass takes its nearest
+#: base's; anything else is a bad request). Lost stored bytes are the axis's failure: 99.
+VDXP_CODES: dict[type[AxisError], str] = {
+    Unauthorized: p.AUTH_FAILED,
+    BadRequest: p.BAD_REQUEST,
+    TooLarge: p.BAD_REQUEST,
+    Forbidden: p.FORBIDDEN,
+    NotFound: p.NOT_FOUND,
+    Conflict: p.CONFLICT,
+    Unprocessable: p.REFUSED,
+    StoredBytesLost: p.UNAVAILABLE,
+    SecretUnreadable: p.UNAVAILABLE,
+}
+
+
+def refusal_of(exc: AxisError) -> p.VdxpRefused:
+    code = next(
+        (VDXP_CODES[c] for c in type(exc).__mro__ if c in VDXP_CODES),
+        p.BAD_REQUEST,
+    )
     where = f" ({exc.where})" if exc.where else ""
-    return p.VdxpRefused(code, exc.message + where, axis_code=exc.code)
+    prefix = "Khong doc duoc goi tin da luu: " if isinstance(exc, StoredBytesLost) else ""
+    return p.VdxpRefused(code, prefix + exc.message + where, axis_code=exc.code)
 
 
 def _answer(body: dict[str, Any]) -> web.Response:
@@ -131,7 +151,7 @@ def operation(
             except p.VdxpRefused as exc:
                 refused = exc
             except AxisError as exc:
-                refused = _fail_from(exc)
+                refused = refusal_of(exc)
             except (DatabaseUnavailable, BrokerUnavailable) as exc:
                 refused = p.VdxpRefused(p.UNAVAILABLE, f"He thong tam thoi khong san sang: {exc}")
             except web.HTTPException as exc:
@@ -208,22 +228,19 @@ async def send_edoc(call: Call) -> dict[str, Any]:
         raise p.VdxpRefused(p.BAD_REQUEST, f"messagetype {messagetype} khong hop le (edoc, status)")
     data = await read_body(call.request, call.hub.config.max_document_bytes)
     package = _the_file(call, data)
+    accepted: ledger.AcceptedStatus | ledger.AcceptedLetter
     if messagetype == "status":
-        from axis import receipts  # the receipts service, shared with /v1
-
-        body = await receipts.post_status(call.hub, sender, package, letter_id=None)
+        accepted = await statuses.post(call.hub, sender, package, letter_id=None)
     else:
-        body = (await ingest.submit(call.hub, sender, package)).body
-    return p.ok(DocId=body["document_id"], unsignedLegacy=bool(body.get("unsigned_legacy")))
+        accepted = await ingest.submit(call.hub, sender, package)
+    return p.ok(DocId=str(accepted.document_id), unsignedLegacy=accepted.unsigned_legacy)
 
 
 # ---- receiving --------------------------------------------------------------------------------
 
 
-def _vn_time(iso: str | None) -> str:
-    if not iso:
-        return ""
-    return datetime.fromisoformat(iso).astimezone(edoc.VN_TZ).strftime(_TIME)
+def _vn_time(at: datetime | None) -> str:
+    return at.astimezone(edoc.VN_TZ).strftime(_TIME) if at is not None else ""
 
 
 def _parse_vn(value: str | None, name: str) -> datetime | None:
@@ -237,65 +254,63 @@ def _parse_vn(value: str | None, name: str) -> datetime | None:
     raise p.VdxpRefused(p.BAD_REQUEST, f"{name} phai co dang dd/MM/yyyy HH:mm:ss")
 
 
-async def _received(call: Call) -> list[dict[str, Any]]:
-    """What waits for the caller and its sub-units, of the asked message type, oldest first."""
-    kind = (
-        "status" if (call.param("messagetype") or "edoc").strip().lower() == "status" else "letter"
-    )
-    since = _parse_vn(call.param("fromDate"), "fromDate")
-    until = _parse_vn(call.param("toDate"), "toDate")
-    items: list[dict[str, Any]] = []
-    for agency in await call.agencies_served():
-        items += await delivery.inbox(call.hub, agency, wait=0.0, limit=delivery.MAX_LIMIT)
-    out = []
-    for item in items:
-        if item["kind"] != kind:
-            continue
-        at = datetime.fromisoformat(item["received_at"])
-        if (since and at < since) or (until and at > until):
-            continue
-        out.append(item)
-    out.sort(key=lambda i: str(i["delivery_id"]))  # UUIDv7: the order deliveries were made
-    return out
-
-
-def _list_item(item: dict[str, Any]) -> dict[str, Any]:
-    code = item["status_code"] or ""
+def _filters(call: Call, messagetype: str | None = None) -> dict[str, Any]:
+    """The kind (from messagetype) and the dates (fromDate, toDate) a list or a count asks for."""
+    asked = messagetype or (call.param("messagetype") or "edoc").strip().lower()
     return {
-        "docId": item["delivery_id"],
+        "kind": "status" if asked == "status" else "letter",
+        "since": _parse_vn(call.param("fromDate"), "fromDate"),
+        "until": _parse_vn(call.param("toDate"), "toDate"),
+    }
+
+
+async def _served_codes(call: Call) -> list[str]:
+    return [a.organ_id for a in await call.agencies_served()]
+
+
+def _list_item(item: ledger.DeliveryItem) -> dict[str, Any]:
+    return {
+        "docId": str(item.delivery_id),
         "serviceType": SERVICE_TYPE,
-        "messageType": "status" if item["kind"] == "status" else "edoc",
-        "created_time": _vn_time(item["received_at"]),
-        "updated_time": _vn_time(item["available_at"] or item["received_at"]),
-        "from": item["sender"],
-        "to": item["recipient"],
+        "messageType": "status" if item.kind == "status" else "edoc",
+        "created_time": _vn_time(item.received_at),
+        "updated_time": _vn_time(item.available_at or item.received_at),
+        "from": item.sender,
+        "to": item.recipient,
         "status": "initial",
         "status_desc": "Chua nhan",
-        "documentId": item["document_id"],
-        "subject": p.ascii_text(item["subject"] or ""),
-        "code": item["code"] or "",
-        "statusCode": code,
-        "signature": item["signature"],
-        "unsignedLegacy": bool(item["unsigned_legacy"]),
+        "documentId": str(item.document_id),
+        "subject": p.ascii_text(item.subject or ""),
+        "code": item.code or "",
+        "statusCode": item.status_code or "",
+        "signature": item.signature,
+        "unsignedLegacy": item.unsigned_legacy,
     }
 
 
 @operation("getReceivedEdocList", data=[])
 async def get_received_edoc_list(call: Call) -> dict[str, Any]:
-    return p.ok(data=[_list_item(i) for i in await _received(call)])
+    """What waits for the caller and its sub-units, of the asked message type, oldest first:
+    all of it, filtered by kind and date in the query."""
+    items = await delivery.received(call.hub, await _served_codes(call), **_filters(call))
+    return p.ok(data=[_list_item(i) for i in items])
 
 
 @operation("countReceiveEdoc")
 async def count_receive_edoc(call: Call) -> dict[str, Any]:
     # By name, not by the header: a messagetype leaked from an earlier call must not change it.
-    call.params["messagetype"] = "edoc"
-    return p.ok(count=len(await _received(call)))
+    count = await delivery.count_received(
+        call.hub, await _served_codes(call), **_filters(call, "edoc")
+    )
+    return p.ok(count=count)
 
 
 @operation("countReceiveStatus")
 async def count_receive_status(call: Call) -> dict[str, Any]:
-    call.params["messagetype"] = "status"
-    return p.ok(count=len(await _received(call)))
+    count = await delivery.count_received(
+        call.hub, await _served_codes(call), **_filters(call, "status")
+    )
+    return p.ok(count=count)
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:
@@ -307,7 +322,7 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 
 @dataclass(frozen=True)
 class Found:
-    document: Any  # the documents row
+    document: ledger.StoredDocument
     agency: Agency  # who of the caller's set sees it
     delivery_id: uuid.UUID | None  # set when the id named one of their deliveries
 
@@ -323,37 +338,28 @@ async def _find(call: Call, doc_id: str | None, *, deliveries_only: bool = False
     served = await call.agencies_served()
     by_code = {a.organ_id: a for a in served}
     async with call.hub.db.connection() as conn:
-        row = await conn.fetchrow(
-            "SELECT document_id, recipient FROM deliveries WHERE id = $1 AND recipient = ANY($2::text[])",
-            wanted,
-            list(by_code),
-        )
-    if row is not None:
-        agency = by_code[row["recipient"]]
-        document = await delivery.document_for(call.hub, agency, str(row["document_id"]))
-        return Found(document, agency, wanted)
-    if not deliveries_only:
-        for agency in served:
-            try:
-                document = await delivery.document_for(call.hub, agency, str(wanted))
-            except AxisError:
-                continue
-            return Found(document, agency, None)
+        item = await ledger.delivery(conn, wanted)
+        if item is not None and item.recipient in by_code:
+            agency = by_code[item.recipient]
+            document = await ledger.visible_document(conn, agency.organ_id, item.document_id)
+            if document is not None:
+                return Found(document, agency, wanted)
+        if not deliveries_only:
+            for agency in served:
+                document = await ledger.visible_document(conn, agency.organ_id, wanted)
+                if document is not None:
+                    return Found(document, agency, None)
     raise p.VdxpRefused(p.NOT_FOUND, f"Khong tim thay van ban {doc_id}")
-
-
-async def _bytes(hub: Hub, sha256: str) -> bytes:
-    return b"".join([chunk async for chunk in hub.blobs.open(sha256)])
 
 
 @operation("getEdoc", data="")
 async def get_edoc(call: Call) -> dict[str, Any]:
     found = await _find(call, call.param("docId", "docid"))
-    data = await _bytes(call.hub, found.document["content_sha256"])
+    data = await delivery.read_bytes(call.hub, found.document.content_sha256)
     return p.ok(
         data=base64.b64encode(data).decode("ascii"),
-        signature=found.document["signature"],
-        unsignedLegacy=found.document["signature"] == "legacy",
+        signature=found.document.signature,
+        unsignedLegacy=found.document.unsigned_legacy,
     )
 
 
@@ -361,11 +367,11 @@ async def download_edoc(request: web.Request) -> web.StreamResponse:
     @operation("downloadEdoc")
     async def run(call: Call) -> web.StreamResponse:
         found = await _find(call, call.param("docId", "docid"))
-        data = await _bytes(call.hub, found.document["content_sha256"])
+        data = await delivery.read_bytes(call.hub, found.document.content_sha256)
         return web.Response(
             body=data,
             content_type="application/xml",
-            headers={"X-Axis-Signature-Kind": found.document["signature"]},
+            headers={"X-Axis-Signature-Kind": found.document.signature},
         )
 
     return await run(request)
@@ -384,45 +390,19 @@ async def update_status(call: Call) -> dict[str, Any]:
     if status == "done":
         await delivery.acknowledge(call.hub, found.agency, str(found.delivery_id))
     elif status == "fail":
-        await _mark_failed(call.hub, found.agency, found.delivery_id, description)
+        # The delivery leaves the list as 'failed' with the reason, which its sender sees.
+        await delivery.report_failed(call.hub, found.agency, found.delivery_id, description or None)
     else:
         async with call.hub.db.connection() as conn:
             await repo.audit(
                 conn,
                 "vdxp_processing",
                 organ_id=found.agency.organ_id,
-                document_id=found.document["id"],
+                document_id=found.document.id,
                 delivery_id=found.delivery_id,
                 details={"description": description or None},
             )
     return p.ok()
-
-
-async def _mark_failed(hub: Hub, agency: Agency, delivery_id: uuid.UUID, description: str) -> None:
-    """updateStatus fail: the recipient could not take the package. The delivery leaves the list as
-    'failed' with the reason, which its sender sees in the trace and getSentEdocList."""
-    reason = "recipient reported fail via VDXP" + (f": {description}" if description else "")
-    async with hub.db.connection() as conn, conn.transaction():
-        changed = await conn.fetchval(
-            """UPDATE deliveries SET state = 'failed', failed_at = now(), last_error = $3
-                WHERE id = $1 AND recipient = $2 AND state IN ('queued', 'available') RETURNING document_id""",
-            delivery_id,
-            agency.organ_id,
-            reason,
-        )
-        if changed is not None:
-            await repo.audit(
-                conn,
-                "delivery_failed",
-                organ_id=agency.organ_id,
-                document_id=changed,
-                delivery_id=delivery_id,
-                details={
-                    "via": "vdxp",
-                    "reported_by": "recipient",
-                    "description": description or None,
-                },
-            )
 
 
 # ---- following what was sent -----------------------------------------------------------------
@@ -455,52 +435,45 @@ _RECEIVE = {
 async def get_sent_edoc_list(call: Call) -> dict[str, Any]:
     doc_id = call.param("docId", "docid")
     wanted = _uuid(doc_id)
-    served = {a.organ_id: a for a in await call.agencies_served()}
-    async with call.hub.db.connection() as conn:
-        letter = (
-            await conn.fetchrow(
-                """SELECT id, sender, code_number, code_notation FROM documents
-                    WHERE id = $1 AND kind = 'letter' AND sender = ANY($2::text[])""",
-                wanted,
-                list(served),
-            )
-            if wanted
-            else None
-        )
-    if letter is None:
+    trace = None
+    if wanted is not None:
+        async with call.hub.db.connection() as conn:
+            for agency in await call.agencies_served():
+                letter = await ledger.visible_document(conn, agency.organ_id, wanted, kind="letter")
+                if letter is not None and letter.sender == agency.organ_id:
+                    trace = await ledger.trace(conn, letter, agency.organ_id)
+                    break
+    if trace is None:
         raise p.VdxpRefused(
             p.NOT_FOUND, f"Khong tim thay van ban da gui {doc_id or '(thieu docId)'}"
         )
-    from axis import receipts
-
-    trace = await receipts.trace(call.hub, served[letter["sender"]], str(letter["id"]))
-    notation = f"{letter['code_number']}/{letter['code_notation']}" if letter["code_number"] else ""
+    letter = trace.document
     rows = []
-    for r in trace["recipients"]:
-        send, send_desc = _SEND.get(r["state"], ("pending", ""))
-        receive, receive_desc = _RECEIVE.get(r["state"], ("initial", ""))
-        if r["state"] == "failed" and r["last_error"]:
-            receive_desc = p.ascii_text(r["last_error"])
-        current = r["current_status"] or ""
+    for r in trace.recipients:
+        send, send_desc = _SEND.get(r.state, ("pending", ""))
+        receive, receive_desc = _RECEIVE.get(r.state, ("initial", ""))
+        if r.state == "failed" and r.last_error:
+            receive_desc = p.ascii_text(r.last_error)
+        current = r.current_status or ""
         rows.append(
             {
                 "serviceType": SERVICE_TYPE,
                 "messageType": "edoc",
-                "senderDocId": trace["document_id"],
-                "receiverDocId": r["delivery_id"],
-                "fromCode": trace["sender"],
-                "toCode": r["organ_id"],
-                "title": p.ascii_text(trace["subject"] or ""),
-                "notation": p.ascii_text(notation),
-                "sentTime": _vn_time(trace["received_at"]),
-                "receivedTime": _vn_time(r["acknowledged_at"]),
+                "senderDocId": str(letter.id),
+                "receiverDocId": str(r.delivery_id),
+                "fromCode": letter.sender,
+                "toCode": r.organ_id,
+                "title": p.ascii_text(letter.subject or ""),
+                "notation": p.ascii_text(letter.code or ""),
+                "sentTime": _vn_time(letter.received_at),
+                "receivedTime": _vn_time(r.acknowledged_at),
                 "sendStatus": send,
                 "sendStatusDesc": send_desc,
                 "receiveStatus": receive,
                 "receiveStatusDesc": receive_desc,
                 "statusCode": current,
                 "statusDesc": _label(current),
-                "unsignedLegacy": bool(trace["unsigned_legacy"]),
+                "unsignedLegacy": letter.unsigned_legacy,
             }
         )
     return p.ok(data=rows)

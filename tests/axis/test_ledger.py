@@ -1,0 +1,275 @@
+"""The ledger's rules, called directly on a real PostgreSQL connection: each delivery transition
+happens once and leaves its own audit entry, statuses only move forward, overdue is flagged once,
+and only a letter's sender and recipients may see it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from axis import ledger
+from axis.ids import uuid7
+from axis.ledger.rules import is_overdue, transition_error
+from tests.support.world import World
+
+G22, H41, H29, X99 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H29", "000.00.00.X99"
+
+
+@pytest.fixture
+async def agencies(db: asyncpg.Connection, world: World) -> None:
+    for organ in (G22, H41, H29, X99):
+        await world.register(db, organ, with_cert=False)
+
+
+async def _letter(
+    db: asyncpg.Connection,
+    recipients: list[str],
+    *,
+    sender: str = G22,
+    due: dt.date | None = None,
+) -> tuple[uuid.UUID, dict[str, uuid.UUID]]:
+    letter_id = uuid7()
+    deliveries = [ledger.NewDelivery(uuid7(), r) for r in recipients]
+    sha = hashlib.sha256(letter_id.bytes).hexdigest()
+    async with db.transaction():
+        await ledger.insert_letter(
+            db,
+            ledger.NewLetter(
+                id=letter_id,
+                sender=sender,
+                edxml_document_id=f"doc-{letter_id.hex}",
+                business_type=0,
+                stored_sha256=sha,
+                received_sha256=sha,
+                size=10,
+                code_number="12",
+                code_notation="VPCP-TH",
+                subject="Về việc thử sổ cái",
+                type_name="Công văn",
+                promulgation_date=dt.date(2026, 1, 5),
+                due_date=due,
+                signature="xmldsig",
+                signer_fingerprint=None,
+                summary={"trace": []},
+                acceptance={"document_id": str(letter_id), "receipt": {}},
+                received_at=datetime.now(UTC),
+                links=[],
+                attachments=[
+                    ledger.NewAttachment("cid-1", "to-trinh.pdf", "application/pdf", None, 3, sha)
+                ],
+                deliveries=deliveries,
+            ),
+        )
+    return letter_id, {d.recipient: d.delivery_id for d in deliveries}
+
+
+async def _events(db: asyncpg.Connection, delivery_id: uuid.UUID) -> list[str]:
+    rows = await db.fetch(
+        "SELECT event FROM audit_events WHERE delivery_id = $1 ORDER BY id", delivery_id
+    )
+    return [r["event"] for r in rows]
+
+
+async def test_a_letter_is_recorded_with_its_deliveries_outbox_rows_and_acceptance_audited(
+    db, agencies
+) -> None:
+    letter_id, deliveries = await _letter(db, [H41, H29])
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM outbox WHERE delivery_id = ANY($1::uuid[])",
+            list(deliveries.values()),
+        )
+        == 2
+    )
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM audit_events WHERE document_id = $1 AND event = 'accepted'",
+            letter_id,
+        )
+        == 1
+    )
+    [attachment] = await ledger.attachments(db, letter_id)
+    assert attachment.name == "to-trinh.pdf" and attachment.position == 1
+    assert (await ledger.attachment(db, letter_id, "cid:cid-1")) == attachment
+
+
+async def test_made_available_once_and_audited_once(db, agencies) -> None:
+    _, deliveries = await _letter(db, [H41])
+    did = deliveries[H41]
+    assert await ledger.make_available(db, did) == H41
+    assert await ledger.make_available(db, did) is None
+    assert await _events(db, did) == ["delivered"]
+    [item] = await ledger.inbox(db, [H41], limit=10)
+    assert item.delivery_id == did and item.state == "available"
+    assert isinstance(item.received_at, datetime) and item.code == "12/VPCP-TH"
+
+
+async def test_acknowledged_once_with_business_status_01_and_its_own_audit_entry(
+    db, agencies
+) -> None:
+    _, deliveries = await _letter(db, [H41])
+    did = deliveries[H41]
+    await ledger.make_available(db, did)
+    async with db.transaction():
+        now = await ledger.acknowledge(db, did, via="api")
+    assert now is not None and now.state == "acknowledged" and now.business_status == "01"
+    assert now.acknowledged_at is not None
+    async with db.transaction():
+        assert await ledger.acknowledge(db, did, via="api") is None
+    assert await _events(db, did) == ["delivered", "acknowledged"]
+    assert await ledger.inbox(db, [H41], limit=10) == []
+
+
+async def test_a_push_acknowledgement_is_audited_delivered_then_acknowledged(db, agencies) -> None:
+    _, deliveries = await _letter(db, [H41])
+    async with db.transaction():
+        await ledger.acknowledge(db, deliveries[H41], via="push")
+    assert await _events(db, deliveries[H41]) == ["delivered", "acknowledged"]
+
+
+async def test_a_failed_push_schedules_a_retry_then_dead_letters_each_audited(db, agencies) -> None:
+    letter_id, deliveries = await _letter(db, [H41])
+    did = deliveries[H41]
+    due = datetime.now(UTC) + timedelta(seconds=30)
+    await ledger.schedule_retry(
+        db, did, letter_id, H41, attempts=1, error="503 from webhook", next_attempt_at=due
+    )
+    item = await ledger.delivery(db, did)
+    assert item is not None and item.state == "queued" and item.attempts == 1
+    assert item.push_failing_since is not None
+    # The sender sees that pushes fail, not the recipient's webhook's answer; the recipient sees it.
+    assert item.error_for(G22) is not None and "503" not in (item.error_for(G22) or "")
+    assert item.error_for(H41) == "503 from webhook"
+    await ledger.dead_letter(db, did, letter_id, H41, attempts=2, error="timeout")
+    item = await ledger.delivery(db, did)
+    assert item is not None and item.state == "failed" and item.attempts == 2
+    assert await _events(db, did) == ["retry_scheduled", "delivery_failed"]
+
+
+async def test_a_recipient_refusal_fails_only_a_waiting_delivery_of_its_own(db, agencies) -> None:
+    _, deliveries = await _letter(db, [H41, H29])
+    assert not await ledger.refused_by_recipient(db, deliveries[H41], H29, "not mine")
+    assert await ledger.refused_by_recipient(db, deliveries[H41], H41, "corrupt file")
+    assert not await ledger.refused_by_recipient(db, deliveries[H41], H41, "again")
+    item = await ledger.delivery(db, deliveries[H41])
+    assert item is not None and item.state == "failed"
+    assert item.last_error == "recipient reported fail via VDXP: corrupt file"
+    assert await _events(db, deliveries[H41]) == ["delivery_failed"]
+
+
+async def test_overdue_is_flagged_once_and_audited(db, agencies) -> None:
+    past = dt.date.today() - dt.timedelta(days=3)
+    _, late = await _letter(db, [H41], due=past)
+    _, fresh = await _letter(db, [H29])
+    async with db.transaction():
+        first = await ledger.mark_overdue(db, 3600.0)
+    async with db.transaction():
+        second = await ledger.mark_overdue(db, 3600.0)
+    assert [r["id"] for r in first] == [late[H41]] and second == []
+    assert await _events(db, late[H41]) == ["overdue"]
+    assert await _events(db, fresh[H29]) == []
+    listed = await ledger.deliveries(
+        db, G22, role="sent", state="overdue", limit=10, overdue_after=3600.0
+    )
+    assert [i.delivery_id for i in listed] == [late[H41]]
+    assert listed[0].overdue(3600.0)
+
+
+def test_overdue_rule_in_python() -> None:
+    now = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    young = now - timedelta(seconds=10)
+    old = now - timedelta(hours=2)
+
+    def rule(**kw: object) -> bool:
+        args: dict = {
+            "kind": "letter",
+            "state": "available",
+            "created_at": young,
+            "due_date": None,
+            "business_status": None,
+            "threshold": 3600.0,
+            "now": now,
+        }
+        return is_overdue(**{**args, **kw})
+
+    assert not rule()
+    assert rule(created_at=old)
+    assert not rule(created_at=old, state="acknowledged")
+    assert not rule(created_at=old, state="failed")
+    assert not rule(created_at=old, kind="status")
+    assert rule(state="acknowledged", due_date=dt.date(2026, 3, 9))
+    assert not rule(state="acknowledged", due_date=dt.date(2026, 3, 9), business_status="06")
+    assert not rule(state="acknowledged", due_date=dt.date(2026, 3, 9), business_status="02")
+    assert not rule(state="acknowledged", due_date=dt.date(2026, 3, 10))
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "allowed"),
+    [
+        (None, "03", True),
+        ("01", "03", True),
+        ("01", "02", True),
+        ("03", "04", True),
+        ("05", "06", True),
+        ("04", "03", False),
+        ("06", "05", False),
+        ("02", "03", False),
+        (None, "13", False),
+    ],
+)
+def test_statuses_only_move_forward(current: str | None, new: str, allowed: bool) -> None:
+    problem = transition_error(current, new, recall_asked=False, business_type=0)
+    assert (problem is None) is allowed, problem
+
+
+def test_recall_answers_need_a_recall_or_update() -> None:
+    assert transition_error(None, "15", recall_asked=False, business_type=0) is not None
+    assert transition_error(None, "15", recall_asked=True, business_type=0) is None
+    assert transition_error(None, "16", recall_asked=False, business_type=1) is None
+
+
+async def test_only_the_sender_and_the_recipients_see_a_letter(db, agencies) -> None:
+    letter_id, _ = await _letter(db, [H41])
+    for organ in (G22, H41):
+        seen = await ledger.visible_document(db, organ, letter_id)
+        assert seen is not None and seen.id == letter_id and seen.sender == G22
+    assert await ledger.visible_document(db, X99, letter_id) is None
+    assert await ledger.visible_document(db, G22, letter_id, kind="status") is None
+    edxml_id = (await ledger.visible_document(db, G22, letter_id)).edxml_document_id  # type: ignore[union-attr]
+    assert await ledger.letter_by_reference(db, H41, edxml_id, G22) is not None
+    assert await ledger.letter_by_reference(db, X99, edxml_id, G22) is None
+
+
+async def test_a_trace_shows_a_recipient_its_own_line_and_the_sender_every_line(
+    db, agencies
+) -> None:
+    letter_id, _ = await _letter(db, [H41, H29])
+    letter = await ledger.visible_document(db, G22, letter_id)
+    assert letter is not None
+    assert [line.organ_id for line in (await ledger.trace(db, letter, G22)).recipients] == [
+        H41,
+        H29,
+    ]
+    assert [line.organ_id for line in (await ledger.trace(db, letter, H29)).recipients] == [H29]
+
+
+async def test_the_inbox_filters_by_kind_and_date_and_pages_by_cursor(db, agencies) -> None:
+    ids = []
+    for _ in range(3):
+        _, deliveries = await _letter(db, [H41])
+        await ledger.make_available(db, deliveries[H41])
+        ids.append(deliveries[H41])
+    first = await ledger.inbox(db, [H41], limit=2, kind="letter")
+    rest = await ledger.inbox(db, [H41], limit=2, kind="letter", after_seq=first[-1].seq)
+    assert [i.delivery_id for i in first + rest] == ids
+    assert await ledger.inbox(db, [H41], limit=10, kind="status") == []
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    assert await ledger.inbox(db, [H41], limit=10, since=tomorrow) == []
+    assert await ledger.count_inbox(db, [H41], kind="letter") == 3
+    assert await ledger.count_inbox(db, [H41, H29], kind="letter", until=tomorrow) == 3
+    assert await ledger.count_inbox(db, [H41], since=tomorrow) == 0
