@@ -196,6 +196,7 @@ def meeting() -> None:
 
     \b
     Examples:
+      axis meeting import ./phien-hop-thang-6 --as vpcp.thuky
       axis meeting verify-packet phien-hop.zip --seal-cert axis-seal.crt
     """
 
@@ -230,4 +231,38 @@ def verify_packet(zip_file: Path, seal_cert: Path, as_json: bool) -> None:
         as_json=as_json,
         text=f"ok: packet {found['packet_version']} of meeting {found['meeting_id']} for "
         f"{found['for']}: the seal and {found['papers']} papers ({found['bytes']} bytes) check out",
+    )
+
+
+@meeting.command("import")
+@click.argument(
+    "folder", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR"
+)
+@click.option("--as", "by_login", required=True, help="The secretariat person's login.")
+@click.option("--json", "as_json", is_flag=True, help="Print the meeting as JSON.")
+def import_meeting(folder: Path, by_login: str, as_json: bool) -> None:
+    """Make a draft meeting from DIR/agenda.json and the papers' files beside it.
+
+    agenda.json: {"title", "kind", "starts_at", "place", "invitees": [logins], "items":
+    [{"title", "presenter", "papers": [{"title", "file" (relative to DIR), "content_type",
+    "confidential", "audience": null or [logins]}]}]}. A problem names the field or the line
+    and creates nothing.
+
+    Example: axis meeting import ./phien-hop-thang-6 --as vpcp.thuky
+    """
+    from meetings import importer
+
+    config = ax.cli_config()
+    try:
+        made = ax.cli_run(
+            lambda conn: importer.import_meeting(conn, config.blob_url, folder, by_login)
+        )
+    except importer.ImportProblem as exc:
+        ax.fail(str(exc))
+    papers = sum(len(i["papers"]) for i in made["items"])
+    ax.emit(
+        made,
+        as_json=as_json,
+        text=f"draft meeting {made['id']} made: {len(made['items'])} items, {papers} papers "
+        f"(send it with POST /v1/meetings/{made['id']}/packets)",
     )
