@@ -210,3 +210,29 @@ async def page_session(conn: asyncpg.Connection, token: str) -> tuple[User, Sess
 
 async def close_session(conn: asyncpg.Connection, token: str) -> None:
     await users.close_session(conn, token)
+
+
+# ---------------------------------------------------------------- benchmarks
+
+
+def bench_sandbox(base: Any, progress: Callable[[str], None]) -> Any:
+    """`axis bench`'s throw-away world (database, vhost, blob folder, the Government Office's
+    agency), as an async context manager yielding the Sandbox."""
+    from axis.benchmarks.sandbox import open_sandbox
+
+    return open_sandbox(base, 0, progress)
+
+
+def bench_hub(sandbox: Any, progress: Callable[[str], None]) -> Any:
+    """A real `axis serve` process on the sandbox (async context manager yielding a HubProcess
+    with base_url and process.pid)."""
+    from axis.benchmarks.hub_load import run_hub
+
+    return run_hub(sandbox, 1, progress)
+
+
+def resident_mib(pid: int) -> float:
+    """The resident memory now (VmRSS) of a process and every process it started, in MiB."""
+    from axis.benchmarks.hub_load import _status_kib, process_tree
+
+    return sum(_status_kib(p, "VmRSS") or 0 for p in process_tree(pid)) / 1024

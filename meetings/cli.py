@@ -266,3 +266,41 @@ def import_meeting(folder: Path, by_login: str, as_json: bool) -> None:
         text=f"draft meeting {made['id']} made: {len(made['items'])} items, {papers} papers "
         f"(send it with POST /v1/meetings/{made['id']}/packets)",
     )
+
+
+@click.group("bench")
+def bench_group() -> None:
+    """Joins `axis bench` (the axis merges a plug-in's `bench` group into its own)."""
+
+
+@bench_group.command("meetings")
+@click.option("--papers", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--total-mb", default=1024, show_default=True, type=click.IntRange(min=1),
+    help="Size of all the papers together, in MiB.",
+)  # fmt: skip
+@click.option("--members", default=30, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def bench_meetings(papers: int, total_mb: int, members: int, as_json: bool) -> None:
+    """Send a packet of PAPERS papers (TOTAL-MB in all) and have every member download the ZIP at
+    once from a real `axis serve` in a throw-away sandbox, beside the same bytes read raw from the
+    blob store by as many readers; the hub's resident memory is sampled meanwhile.
+
+    Prints {"papers","total_bytes","members","seconds","mb_per_s","baseline_mb_per_s","ratio",
+    "hub_rss_growth_mb"} (MB = MiB; mb_per_s counts every member's ZIP).
+
+    Example: axis bench meetings --papers 200 --total-mb 1024 --members 30 --json
+    """
+    import asyncio
+
+    from meetings import bench
+
+    def progress(message: str) -> None:
+        click.echo(f"axis bench meetings: {message}", err=True)
+
+    config = ax.cli_config()
+    try:
+        found = asyncio.run(bench.run(config, papers, total_mb * 1024 * 1024, members, progress))
+    except Exception as exc:  # a service down, the hub failing: one line, exit 1
+        ax.fail(f"{type(exc).__name__}: {exc}")
+    ax.emit(found, as_json=as_json)

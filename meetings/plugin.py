@@ -23,7 +23,7 @@ def setup(app: web.Application) -> None:
 def commands() -> Sequence[Any]:
     from meetings import cli
 
-    return [cli.cabinet, cli.meeting]
+    return [cli.cabinet, cli.meeting, cli.bench_group]
 
 
 def openapi() -> dict[str, Any]:
