@@ -10,12 +10,15 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import jinja2
 from aiohttp import web
 
 from axis import agencies, delivery, repo, users
+from axis import pages as axis_pages
 from axis.api import HUB, _stream_blob
 from axis.cli.agency import _run as _cli_run
 from axis.cli.output import emit, fail
@@ -32,6 +35,9 @@ from axis.errors import (
 from axis.hub import Hub
 from axis.ids import uuid7 as new_id
 from axis.notify import Listener
+from axis.pages import auth as page_auth
+from axis.pages import render as page_render
+from axis.pages import views as page_views
 from axis.plugins import Plugin
 from axis.topology import declare_exchange as _declare_exchange
 
@@ -167,3 +173,64 @@ def cli_config() -> Any:
     from axis.cli.main import load_config
 
     return load_config()
+
+
+# ---------------------------------------------------------------- pages
+# The cabinet pages reuse the clerks' pages' session cookie, CSRF token, base template, error
+# pages and live-update script; a cabinet person signs in on the axis's /login page.
+
+SESSION_COOKIE = page_auth.SESSION_COOKIE
+CSRF_FIELD = page_auth.CSRF_FIELD
+CsrfRefused = page_auth.CsrfRefused
+check_csrf = page_auth.check_csrf
+clear_cookie = page_auth.clear_cookie
+see_other = page_auth.see_other
+SECURITY_HEADERS = page_views.SECURITY_HEADERS
+HEARTBEAT = page_views.HEARTBEAT
+html_errors = axis_pages.guarded  # an AxisError becomes the axis's HTML error page
+refused_page = page_views.refused  # 403 page for a missing session or CSRF token
+sse_event = page_views._sse
+
+
+def page_environment(extra_templates: Path) -> jinja2.Environment:
+    """The clerks' page templates (base.html, error.html) and filters, with `extra_templates`
+    looked up first."""
+    env = page_render.environment()
+    assert env.loader is not None
+    env.loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(extra_templates), env.loader])
+    return env
+
+
+async def page_session(conn: asyncpg.Connection, token: str) -> tuple[User, Session] | None:
+    """The cabinet account and session of a page's session cookie, or None."""
+    return await users.session_user(conn, token, roles=(CABINET_ROLE,))
+
+
+async def close_session(conn: asyncpg.Connection, token: str) -> None:
+    await users.close_session(conn, token)
+
+
+# ---------------------------------------------------------------- benchmarks
+
+
+def bench_sandbox(base: Any, progress: Callable[[str], None]) -> Any:
+    """`axis bench`'s throw-away world (database, vhost, blob folder, the Government Office's
+    agency), as an async context manager yielding the Sandbox."""
+    from axis.benchmarks.sandbox import open_sandbox
+
+    return open_sandbox(base, 0, progress)
+
+
+def bench_hub(sandbox: Any, progress: Callable[[str], None]) -> Any:
+    """A real `axis serve` process on the sandbox (async context manager yielding a HubProcess
+    with base_url and process.pid)."""
+    from axis.benchmarks.hub_load import run_hub
+
+    return run_hub(sandbox, 1, progress)
+
+
+def resident_mib(pid: int) -> float:
+    """The resident memory now (VmRSS) of a process and every process it started, in MiB."""
+    from axis.benchmarks.hub_load import _status_kib, process_tree
+
+    return sum(_status_kib(p, "VmRSS") or 0 for p in process_tree(pid)) / 1024

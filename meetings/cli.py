@@ -196,6 +196,7 @@ def meeting() -> None:
 
     \b
     Examples:
+      axis meeting import ./phien-hop-thang-6 --as vpcp.thuky
       axis meeting verify-packet phien-hop.zip --seal-cert axis-seal.crt
     """
 
@@ -231,3 +232,75 @@ def verify_packet(zip_file: Path, seal_cert: Path, as_json: bool) -> None:
         text=f"ok: packet {found['packet_version']} of meeting {found['meeting_id']} for "
         f"{found['for']}: the seal and {found['papers']} papers ({found['bytes']} bytes) check out",
     )
+
+
+@meeting.command("import")
+@click.argument(
+    "folder", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR"
+)
+@click.option("--as", "by_login", required=True, help="The secretariat person's login.")
+@click.option("--json", "as_json", is_flag=True, help="Print the meeting as JSON.")
+def import_meeting(folder: Path, by_login: str, as_json: bool) -> None:
+    """Make a draft meeting from DIR/agenda.json and the papers' files beside it.
+
+    agenda.json: {"title", "kind", "starts_at", "place", "invitees": [logins], "items":
+    [{"title", "presenter", "papers": [{"title", "file" (relative to DIR), "content_type",
+    "confidential", "audience": null or [logins]}]}]}. A problem names the field or the line
+    and creates nothing.
+
+    Example: axis meeting import ./phien-hop-thang-6 --as vpcp.thuky
+    """
+    from meetings import importer
+
+    config = ax.cli_config()
+    try:
+        made = ax.cli_run(
+            lambda conn: importer.import_meeting(conn, config.blob_url, folder, by_login)
+        )
+    except importer.ImportProblem as exc:
+        ax.fail(str(exc))
+    papers = sum(len(i["papers"]) for i in made["items"])
+    ax.emit(
+        made,
+        as_json=as_json,
+        text=f"draft meeting {made['id']} made: {len(made['items'])} items, {papers} papers "
+        f"(send it with POST /v1/meetings/{made['id']}/packets)",
+    )
+
+
+@click.group("bench")
+def bench_group() -> None:
+    """Joins `axis bench` (the axis merges a plug-in's `bench` group into its own)."""
+
+
+@bench_group.command("meetings")
+@click.option("--papers", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--total-mb", default=1024, show_default=True, type=click.IntRange(min=1),
+    help="Size of all the papers together, in MiB.",
+)  # fmt: skip
+@click.option("--members", default=30, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def bench_meetings(papers: int, total_mb: int, members: int, as_json: bool) -> None:
+    """Send a packet of PAPERS papers (TOTAL-MB in all) and have every member download the ZIP at
+    once from a real `axis serve` in a throw-away sandbox, beside the same bytes read raw from the
+    blob store by as many readers; the hub's resident memory is sampled meanwhile.
+
+    Prints {"papers","total_bytes","members","seconds","mb_per_s","baseline_mb_per_s","ratio",
+    "hub_rss_growth_mb"} (MB = MiB; mb_per_s counts every member's ZIP).
+
+    Example: axis bench meetings --papers 200 --total-mb 1024 --members 30 --json
+    """
+    import asyncio
+
+    from meetings import bench
+
+    def progress(message: str) -> None:
+        click.echo(f"axis bench meetings: {message}", err=True)
+
+    config = ax.cli_config()
+    try:
+        found = asyncio.run(bench.run(config, papers, total_mb * 1024 * 1024, members, progress))
+    except Exception as exc:  # a service down, the hub failing: one line, exit 1
+        ax.fail(f"{type(exc).__name__}: {exc}")
+    ax.emit(found, as_json=as_json)

@@ -25,14 +25,20 @@ async def store(
     if ref.size == 0:
         raise ax.BadRequest("the body is empty; send the file's bytes as the body", where="body")
     async with hub.db.connection() as conn:
-        created = await conn.fetchval(
-            """INSERT INTO cabinet_files (sha256, size, uploaded_by) VALUES ($1, $2, $3)
-               ON CONFLICT (sha256) DO NOTHING RETURNING true""",
-            ref.sha256,
-            ref.size,
-            person_id,
-        )
-    return {"sha256": ref.sha256, "size": ref.size}, bool(created)
+        created = await register(conn, ref.sha256, ref.size, person_id)
+    return {"sha256": ref.sha256, "size": ref.size}, created
+
+
+async def register(conn: asyncpg.Connection, sha256: str, size: int, person_id: uuid.UUID) -> bool:
+    """Make stored bytes nameable by papers; False when they already were."""
+    created = await conn.fetchval(
+        """INSERT INTO cabinet_files (sha256, size, uploaded_by) VALUES ($1, $2, $3)
+           ON CONFLICT (sha256) DO NOTHING RETURNING true""",
+        sha256,
+        size,
+        person_id,
+    )
+    return bool(created)
 
 
 async def known(conn: asyncpg.Connection, sha256: object, where: str) -> int:

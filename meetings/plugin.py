@@ -13,15 +13,17 @@ from meetings.axis_port import Plugin
 
 
 def setup(app: web.Application) -> None:
+    from meetings import pages
     from meetings import web as cabinet_web
 
     cabinet_web.setup_routes(app)
+    pages.setup(app)
 
 
 def commands() -> Sequence[Any]:
     from meetings import cli
 
-    return [cli.cabinet, cli.meeting]
+    return [cli.cabinet, cli.meeting, cli.bench_group]
 
 
 def openapi() -> dict[str, Any]:
@@ -35,7 +37,14 @@ plugin = Plugin(
     setup=setup,
     migrations=Path(__file__).resolve().parent / "migrations",
     commands=commands,
-    # Uploads stream into the blob store and count their own bytes (meetings.web.post_file).
-    package_routes=frozenset({"/v1/cabinet/files"}),
+    # Uploads stream into the blob store and count their own bytes (meetings.web.post_file); the
+    # pages' upload forms may be as large as a package, form fields included.
+    package_routes=frozenset(
+        {
+            "/v1/cabinet/files",
+            "/cabinet/meetings/{id}/items/{item}/papers",
+            "/cabinet/meetings/{id}/papers/{paper}/versions",
+        }
+    ),
     openapi=openapi,
 )

@@ -86,7 +86,12 @@ def _register() -> None:
 
     for plugin in plugins.load():  # `axis cabinet …`, `axis meeting …` of meetings/, and others
         for command in plugin.commands():
-            cli.add_command(command)
+            if command.name == "bench" and isinstance(command, click.Group):
+                # A plug-in's benchmarks join `axis bench` (e.g. `axis bench meetings`).
+                for sub in command.commands.values():
+                    bench.bench.add_command(sub)
+            else:
+                cli.add_command(command)
 
 
 _register()

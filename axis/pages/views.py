@@ -193,7 +193,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))
     hub = hub_of(request)
     try:
-        user = await users.authenticate(hub.db, login, password)
+        # A cabinet person signs in here too and goes to the plug-in's pages (/cabinet).
+        user = await users.authenticate(
+            hub.db, login, password, roles=(*users.ROLES, users.CABINET)
+        )
     except users.LockedOut as exc:
         until = exc.until.astimezone(edoc.VN_TZ).strftime("%H:%M %d/%m/%Y")
         error = (
@@ -208,6 +211,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         session = await users.open_session(conn, user)
     log.info("event=login login=%s organ_id=%s", user.login, user.organ_id)
     target = safe_next(form.get("next"))
+    if user.role == users.CABINET and not target.startswith("/cabinet"):
+        target = "/cabinet"
+    elif user.role != users.CABINET and target.startswith("/cabinet"):
+        target = "/letters/received"
     response = see_other(target)
     lifetime = int(users.SESSION_LIFETIME.total_seconds())
     set_cookie(request, response, SESSION_COOKIE, session.token, max_age=lifetime)

@@ -1,0 +1,161 @@
+"""`axis bench meetings`: a packet of many papers downloaded as ZIPs by every member at once from a
+real `axis serve` process in a throw-away sandbox, beside the same bytes read raw from the blob store
+by as many readers in the same run, while the hub's resident memory is sampled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from meetings import axis_port as ax
+from meetings import people
+from storage.blobs import open_blob_store
+
+PASSWORD = secrets.token_urlsafe(24)  # the sandbox people's, gone with the sandbox
+CHUNK = 1 << 20
+MIB = 1024 * 1024
+SAMPLE_SECONDS = 0.1
+
+
+async def _random_chunks(size: int) -> AsyncIterator[bytes]:
+    left = size
+    while left > 0:
+        n = min(CHUNK, left)
+        yield os.urandom(n)
+        left -= n
+
+
+class _Api:
+    def __init__(self, http: aiohttp.ClientSession, base: str) -> None:
+        self.http, self.base = http, base
+
+    async def call(self, method: str, path: str, token: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self.http.request(method, self.base + path, headers=headers, **kwargs) as r:
+            if r.status >= 300:
+                raise RuntimeError(f"{method} {path}: {r.status} {(await r.text())[:500]}")
+            return await r.json()
+
+    async def sign_in(self, login: str) -> str:
+        body = {"login": login, "password": PASSWORD}
+        async with self.http.post(self.base + "/v1/cabinet/sessions", json=body) as r:
+            if r.status != 201:
+                raise RuntimeError(f"sign-in of {login}: {r.status} {await r.text()}")
+            return str((await r.json())["token"])
+
+
+async def run(
+    base: Any, papers: int, total_bytes: int, members: int, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    sizes = [total_bytes // papers + (1 if i < total_bytes % papers else 0) for i in range(papers)]
+    async with ax.bench_sandbox(base, progress) as sandbox:
+        progress(f"making the secretariat and {members} members")
+        conn = await asyncpg.connect(sandbox.database_url)
+        try:
+            await people.add(conn, organ_id=sandbox.sender.organ_id, login="bench.thuky",
+                             full_name="Thư ký", kind="secretariat", password=PASSWORD)  # fmt: skip
+            for n in range(members):
+                await people.add(conn, organ_id=sandbox.sender.organ_id, login=f"bench.tv{n}",
+                                 full_name=f"Thành viên {n}", kind="member", password=PASSWORD)  # fmt: skip
+        finally:
+            await conn.close()
+        async with ax.bench_hub(sandbox, progress) as hub:
+            timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
+            async with aiohttp.ClientSession(timeout=timeout) as http:
+                api = _Api(http, hub.base_url)
+                office = await api.sign_in("bench.thuky")
+                tokens = [await api.sign_in(f"bench.tv{n}") for n in range(members)]
+                ids = [p["id"] for p in (await api.call("GET", "/v1/cabinet/people", office))["people"] if p["kind"] == "member"]  # fmt: skip
+                starts = (datetime.now(UTC) + timedelta(days=10)).isoformat()
+                meeting = await api.call(
+                    "POST", "/v1/meetings", office,
+                    json={"title": "Phiên họp thử tải", "kind": "bench", "starts_at": starts,
+                          "place": "Sandbox", "invitees": ids},
+                )  # fmt: skip
+                mid = meeting["id"]
+                item = await api.call("POST", f"/v1/meetings/{mid}/items", office, json={"title": "Tài liệu"})  # fmt: skip
+                progress(f"uploading {papers} papers, {total_bytes} bytes in all")
+                shas = []
+                for n, size in enumerate(sizes):
+                    stored = await api.call("POST", "/v1/cabinet/files", office, data=_random_chunks(size))  # fmt: skip
+                    shas.append(stored["sha256"])
+                    await api.call(
+                        "POST", f"/v1/meetings/{mid}/items/{item['id']}/papers", office,
+                        json={"title": f"Tài liệu {n + 1}", "file_sha256": stored["sha256"],
+                              "name": f"tai-lieu-{n + 1}.bin", "audience": None},
+                    )  # fmt: skip
+                await api.call("POST", f"/v1/meetings/{mid}/packets", office, json={})
+
+                pid = hub.process.pid
+                before = ax.resident_mib(pid)
+                peak = before
+                done = asyncio.Event()
+
+                async def sample() -> None:
+                    nonlocal peak
+                    while not done.is_set():
+                        peak = max(peak, ax.resident_mib(pid))
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(done.wait(), SAMPLE_SECONDS)
+
+                async def download(token: str) -> int:
+                    got = 0
+                    headers = {"Authorization": f"Bearer {token}"}
+                    url = f"{hub.base_url}/v1/meetings/{mid}/packet.zip"
+                    async with http.get(url, headers=headers) as r:
+                        if r.status != 200:
+                            raise RuntimeError(f"packet.zip: {r.status} {await r.text()}")
+                        async for chunk in r.content.iter_chunked(CHUNK):
+                            got += len(chunk)
+                    return got
+
+                progress(f"{members} members download the packet at once")
+                sampler = asyncio.create_task(sample())
+                started = time.monotonic()
+                try:
+                    got = await asyncio.gather(*(download(t) for t in tokens))
+                finally:
+                    done.set()
+                    await sampler
+                seconds = time.monotonic() - started
+
+        progress(f"baseline: {members} readers read the same blobs raw")
+        blobs = open_blob_store((sandbox.root / "blobs").as_uri())
+
+        async def read_all() -> int:
+            n = 0
+            for sha in shas:
+                async for chunk in blobs.open(sha):
+                    n += len(chunk)
+            return n
+
+        try:
+            started = time.monotonic()
+            raw = await asyncio.gather(*(read_all() for _ in range(members)))
+            baseline_seconds = time.monotonic() - started
+        finally:
+            await blobs.close()
+
+    if any(g < total_bytes for g in got):
+        raise RuntimeError(f"a ZIP was shorter than its papers: {min(got)} < {total_bytes}")
+    mb_per_s = sum(got) / MIB / seconds
+    baseline = sum(raw) / MIB / baseline_seconds
+    return {
+        "papers": papers,
+        "total_bytes": total_bytes,
+        "members": members,
+        "seconds": round(seconds, 3),
+        "mb_per_s": round(mb_per_s, 1),
+        "baseline_mb_per_s": round(baseline, 1),
+        "ratio": round(mb_per_s / baseline, 3),
+        "hub_rss_growth_mb": round(max(0.0, peak - before), 1),
+    }
