@@ -150,8 +150,14 @@ def hub_of(request: web.Request) -> Hub:
 
 
 async def home(request: web.Request) -> web.StreamResponse:
-    clerk = await current_clerk(request)
-    raise web.HTTPSeeOther("/letters/received" if clerk else "/login")
+    if await current_clerk(request) is not None:
+        raise web.HTTPSeeOther("/letters/received")
+    # A cabinet person sees no letters: their start is the plug-in's pages, as after logging in.
+    async with hub_of(request).db.connection() as conn:
+        cabinet = await users.session_user(
+            conn, request.cookies.get(SESSION_COOKIE, ""), roles=(users.CABINET,)
+        )
+    raise web.HTTPSeeOther("/cabinet" if cabinet is not None else "/login")
 
 
 def _login_form(

@@ -154,6 +154,8 @@ async def test_a_cabinet_person_signs_in_on_the_login_page_and_sees_their_meetin
     assert wrong.status == 401
 
     member = await browsers("botaichinh")
+    start = await member.http.get(f"{member.base}/", allow_redirects=False)
+    assert start.status == 303 and start.headers["Location"] == "/cabinet"  # not the letters
     page = await member.get("/cabinet")
     assert "Hồ Đức Phớc" in page and "Phiên họp Chính phủ thường kỳ tháng 5" in page
     assert "Họp chuyên đề (nháp)" not in page  # a draft is not there for members
