@@ -7,12 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
-from axis import agencies, delivery, ingest, ledger, statuses
-from axis.agencies import Agency
-from axis.audit import CheckpointPolicy
-from axis.audit import proof as audit_proof
 from axis.bodies import UnsupportedEncoding
-from axis.errors import (
+from axis.core import agencies, delivery, ingest, ledger, statuses
+from axis.core.agencies import Agency
+from axis.core.audit import CheckpointPolicy
+from axis.core.audit import proof as audit_proof
+from axis.core.errors import (
     AxisError,
     BadRequest,
     ConfigError,
@@ -25,9 +25,9 @@ from axis.errors import (
     Unauthorized,
     Unprocessable,
 )
+from axis.core.secrets import SecretUnreadable
+from axis.core.users import LockedOut
 from axis.hub import Hub
-from axis.secrets import SecretUnreadable
-from axis.users import LockedOut
 
 HUB = web.AppKey("hub", Hub)
 

@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from axis import bodies, metrics, pages, plugins, repo
+from axis import bodies, metrics, pages, plugins
 from axis.api import HUB, setup_routes
-from axis.audit import Chainer, CheckpointPolicy
 from axis.broker import Broker, BrokerUnavailable
 from axis.config import Config
+from axis.core import repo
+from axis.core.audit import Chainer, CheckpointPolicy
+from axis.core.errors import AxisError
 from axis.dispatch import Dispatcher
-from axis.errors import AxisError
 from axis.hub import Hub, TokenCache, load_seal, load_trust
 from axis.logs import request_id_var
 from axis.notify import Listener

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from axis.errors import AxisError, TooLarge
+from axis.core.errors import AxisError, TooLarge
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

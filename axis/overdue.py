@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from axis import ledger, metrics
+from axis import metrics
+from axis.core import ledger
+from axis.core.ledger.rules import overdue_condition
 from axis.hub import Hub
-from axis.ledger.rules import overdue_condition
 from axis.worker import PeriodicWorker
 
 log = logging.getLogger("axis.overdue")

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 import asyncpg
 from aiohttp import web
 
-from axis import agencies, delivery, repo, users
 from axis.api import HUB, _stream_blob
 from axis.cli.agency import _run as _cli_run
 from axis.cli.output import emit, fail
-from axis.errors import (
+from axis.core import agencies, delivery, repo, users
+from axis.core.errors import (
     AxisError,
     BadRequest,
     Conflict,
@@ -29,8 +29,8 @@ from axis.errors import (
     Unauthorized,
     Unprocessable,
 )
+from axis.core.ids import uuid7 as new_id
 from axis.hub import Hub
-from axis.ids import uuid7 as new_id
 from axis.notify import Listener
 from axis.plugins import Plugin
 from axis.topology import declare_exchange as _declare_exchange

@@ -22,8 +22,9 @@ import asyncpg
 
 import edoc
 import signing
-from axis import agencies, plugins
+from axis import plugins
 from axis.config import Config
+from axis.core import agencies
 from axis.topology import Names
 from edoc import sample
 from edoc.values import format_date

@@ -12,10 +12,10 @@ import click
 from cryptography import x509
 
 import signing
-from axis import agencies
 from axis.cli.output import emit, fail
-from axis.errors import AxisError
-from axis.secrets import SecretBox
+from axis.core import agencies
+from axis.core.errors import AxisError
+from axis.core.secrets import SecretBox
 from axis.vdxp import registry as vdxp_registry
 
 T = TypeVar("T")

@@ -49,8 +49,8 @@ def verify(seal_cert: str | None, as_json: bool) -> None:
     """
     import asyncpg
 
-    from axis import audit as audit_log
     from axis.cli.main import load_config
+    from axis.core import audit as audit_log
 
     cfg = load_config()
     if seal_cert is None and (cfg.seal_dir / "seal.crt").is_file():
@@ -94,7 +94,7 @@ def check_proof(file: Path, seal_cert: str | None, as_json: bool) -> None:
     """
     from dataclasses import asdict
 
-    from axis import audit as audit_log
+    from axis.core import audit as audit_log
 
     try:
         doc = json.loads(file.read_text(encoding="utf-8"))

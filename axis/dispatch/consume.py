@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from axis import repo
-from axis.delivery import acknowledge_push, make_available
+from axis.core import repo
+from axis.core.delivery import acknowledge_push, make_available
 from axis.dispatch import retries
 from axis.dispatch.push import Pusher, push_headers
 from axis.dispatch.sweep import Sweeper

@@ -13,7 +13,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from axis import metrics, webhooks
+from axis import metrics
+from axis.core import webhooks
 from storage.blobs import BlobError
 
 USER_AGENT = "axis-dispatcher/1"

@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 import aio_pika
 import asyncpg
 
-from axis import ledger, metrics
+from axis import metrics
+from axis.core import ledger
 from axis.hub import Hub
 from axis.notice import Notice
 

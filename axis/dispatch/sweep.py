@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from axis.delivery import make_available
+from axis.core.delivery import make_available
 from axis.dispatch import retries
 from axis.worker import PeriodicWorker
 

@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from axis.errors import AxisError
+from axis.core.errors import AxisError
 from axis.pages import views
 from axis.pages.auth import Handler, clerk_page
 from axis.pages.live import Live

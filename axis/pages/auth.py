@@ -11,9 +11,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from axis import agencies, users
-from axis.agencies import Agency
 from axis.api import HUB
+from axis.core import agencies, users
+from axis.core.agencies import Agency
 from axis.hub import Hub
 
 SESSION_COOKIE = "axis_session"

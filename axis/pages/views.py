@@ -12,10 +12,10 @@ import jinja2
 from aiohttp import web
 
 import edoc
-from axis import delivery, ingest, ledger, repo, statuses, users
 from axis.api import HUB
 from axis.bodies import UnsupportedEncoding
-from axis.errors import (
+from axis.core import delivery, ingest, ledger, repo, statuses, users
+from axis.core.errors import (
     AxisError,
     BadRequest,
     Conflict,
@@ -27,9 +27,9 @@ from axis.errors import (
     Unauthorized,
     Unprocessable,
 )
+from axis.core.ids import parse_id
+from axis.core.ledger.rules import is_overdue
 from axis.hub import Hub
-from axis.ids import parse_id
-from axis.ledger.rules import is_overdue
 from axis.pages import queries
 from axis.pages.auth import (
     CLERK,

@@ -21,11 +21,11 @@ from typing import Any
 from aiohttp import web
 
 import edoc
-from axis import agencies, delivery, ingest, ledger, repo, statuses
-from axis.agencies import Agency
 from axis.api import HUB, check_client_certificate, read_body
 from axis.broker import BrokerUnavailable
-from axis.errors import (
+from axis.core import agencies, delivery, ingest, ledger, repo, statuses
+from axis.core.agencies import Agency
+from axis.core.errors import (
     AxisError,
     BadRequest,
     Conflict,
@@ -36,8 +36,8 @@ from axis.errors import (
     Unauthorized,
     Unprocessable,
 )
+from axis.core.secrets import SecretBox, SecretUnreadable
 from axis.hub import Hub
-from axis.secrets import SecretBox, SecretUnreadable
 from axis.vdxp import protocol as p
 from axis.vdxp import registry
 from storage.blobs import BlobError

@@ -10,10 +10,10 @@ from typing import Any
 
 import asyncpg
 
-from axis import agencies, repo
-from axis.agencies import Agency
-from axis.errors import BadRequest, Conflict, Forbidden, NotFound
-from axis.secrets import SecretBox, new_vdxp_secret
+from axis.core import agencies, repo
+from axis.core.agencies import Agency
+from axis.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from axis.core.secrets import SecretBox, new_vdxp_secret
 
 
 async def issue_secret(conn: asyncpg.Connection, organ_id: str, box: SecretBox) -> str:

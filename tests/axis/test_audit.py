@@ -19,9 +19,9 @@ import asyncpg
 import pytest
 
 import signing
-from axis import audit, repo
 from axis.api import HUB
-from axis.audit import CheckpointPolicy
+from axis.core import audit, repo
+from axis.core.audit import CheckpointPolicy
 from storage.db import Database
 from tests.support.waiting import wait_for
 from tests.support.world import World

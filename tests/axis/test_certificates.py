@@ -12,9 +12,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 import signing
-from axis import agencies
 from axis.config import Config
-from axis.secrets import SecretBox
+from axis.core import agencies
+from axis.core.secrets import SecretBox
 from axis.vdxp import registry
 from tests.axis.vdxp_sdk import Sdk
 from tests.support.waiting import wait_for

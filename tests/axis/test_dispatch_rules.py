@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from axis import webhooks
+from axis.core import webhooks
 from axis.dispatch import Ack, Outcome, ack_policy
 from axis.dispatch.retries import plan_failure
 from axis.notice import BadNotice, Notice

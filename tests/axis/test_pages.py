@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 import edoc
-from axis import users
+from axis.core import users
 from axis.pages.render import vn_time
 from tests.support.waiting import wait_for
 from tests.support.world import World, WorldAgency, letter_package

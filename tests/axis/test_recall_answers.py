@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 
 import edoc
-from axis import users
-from axis.secrets import SecretBox
+from axis.core import users
+from axis.core.secrets import SecretBox
 from axis.vdxp import registry
 from tests.axis.test_pages import PASSWORD, _logged_in
 from tests.axis.test_vdxp import KEY

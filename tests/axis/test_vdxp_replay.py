@@ -17,9 +17,9 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-from axis import agencies
 from axis.app import create_app
 from axis.config import Config
+from axis.core import agencies
 from axis.logs import quiet_bad_requests
 from axis.server import tls_context
 from axis.vdxp import protocol, registry

@@ -31,9 +31,9 @@ import asyncpg
 from cryptography import x509
 
 import signing
-from axis import repo
 from axis.config import Config
-from axis.errors import AxisError, NotFound
+from axis.core import repo
+from axis.core.errors import AxisError, NotFound
 from axis.worker import PeriodicWorker
 from storage.db import Database
 

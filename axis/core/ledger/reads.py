@@ -10,8 +10,8 @@ from datetime import datetime
 
 import asyncpg
 
-from axis.ledger import rules
-from axis.ledger.records import (
+from axis.core.ledger import rules
+from axis.core.ledger.records import (
     DeliveryItem,
     Link,
     RecallState,

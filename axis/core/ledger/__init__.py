@@ -6,7 +6,7 @@ transaction. `writes` holds every INSERT and UPDATE, `reads` the queries (and th
 "may this agency see this document"), `rules` what needs no database (overdue, status order, who
 sees a push's error), `records` the typed results."""
 
-from axis.ledger.reads import (
+from axis.core.ledger.reads import (
     attachment,
     attachments,
     count_inbox,
@@ -25,7 +25,7 @@ from axis.ledger.reads import (
     visible_document,
     visible_to,
 )
-from axis.ledger.records import (
+from axis.core.ledger.records import (
     AcceptedLetter,
     AcceptedStatus,
     Acknowledged,
@@ -39,7 +39,7 @@ from axis.ledger.records import (
     Trace,
     TraceLine,
 )
-from axis.ledger.writes import (
+from axis.core.ledger.writes import (
     NewAttachment,
     NewLetter,
     NewStatus,

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 import argon2
 import asyncpg
 
-from axis import repo
-from axis.errors import AxisError, BadRequest, Conflict, NotFound, Unauthorized
-from axis.ids import uuid7
+from axis.core import repo
+from axis.core.errors import AxisError, BadRequest, Conflict, NotFound, Unauthorized
+from axis.core.ids import uuid7
 from storage.db import Database
 
 ROLES = ("clerk", "admin")

@@ -16,9 +16,10 @@ from typing import Any
 
 import asyncpg
 
-from axis import metrics, repo
-from axis.ledger import reads, rules
-from axis.ledger.records import DeliveryItem, NewDelivery, StoredDocument
+from axis import metrics
+from axis.core import repo
+from axis.core.ledger import reads, rules
+from axis.core.ledger.records import DeliveryItem, NewDelivery, StoredDocument
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,14 @@ from typing import Any
 import asyncpg
 
 import edoc
-from axis import ledger, metrics
-from axis.agencies import Agency
-from axis.errors import BadRequest, Conflict, Forbidden, NotFound
+from axis import metrics
+from axis.core import ledger
+from axis.core.agencies import Agency
+from axis.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from axis.core.ids import parse_id, uuid7
+from axis.core.ingest import check_package
+from axis.core.ledger.rules import RECALL_ANSWERS, transition_error
 from axis.hub import Hub
-from axis.ids import parse_id, uuid7
-from axis.ingest import check_package
-from axis.ledger.rules import RECALL_ANSWERS, transition_error
 
 log = logging.getLogger("axis.statuses")
 

@@ -11,8 +11,8 @@ import asyncpg
 from cryptography import x509
 
 import signing
-from axis import repo, webhooks
-from axis.errors import BadRequest, Conflict, NotFound
+from axis.core import repo, webhooks
+from axis.core.errors import BadRequest, Conflict, NotFound
 from edoc import OrganId
 
 TOKEN_PREFIX = "axis_"  # noqa: S105 - a prefix, not a secret

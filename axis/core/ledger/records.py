@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from axis.ledger import rules
+from axis.core.ledger import rules
 
 
 def _json(value: Any) -> Any:

@@ -15,11 +15,11 @@ from datetime import datetime
 
 import asyncpg
 
-from axis import ledger, statuses
-from axis.agencies import Agency
-from axis.errors import BadRequest, NotFound, StoredBytesLost, Unauthorized
+from axis.core import ledger, statuses
+from axis.core.agencies import Agency
+from axis.core.errors import BadRequest, NotFound, StoredBytesLost, Unauthorized
+from axis.core.ids import parse_id
 from axis.hub import Hub
-from axis.ids import parse_id
 
 log = logging.getLogger("axis.delivery")
 

@@ -22,11 +22,12 @@ from cryptography import x509
 
 import edoc
 import signing
-from axis import ledger, metrics, repo
-from axis.agencies import Agency
-from axis.errors import AxisError, BadRequest, Conflict, Forbidden, TooLarge, Unprocessable
+from axis import metrics
+from axis.core import ledger, repo
+from axis.core.agencies import Agency
+from axis.core.errors import AxisError, BadRequest, Conflict, Forbidden, TooLarge, Unprocessable
+from axis.core.ids import uuid7
 from axis.hub import Hub
-from axis.ids import uuid7
 
 log = logging.getLogger("axis.ingest")
 

@@ -17,7 +17,7 @@ def uuid7() -> uuid.UUID:
 
 def parse_id(value: str, what: str) -> uuid.UUID:
     """An id from a URL or a field; one that is not a UUID names nothing, so it is not found."""
-    from axis.errors import NotFound
+    from axis.core.errors import NotFound
 
     try:
         return uuid.UUID(value)

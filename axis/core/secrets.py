@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from axis.config import PROJECT_ROOT, Config
-from axis.errors import AxisError, ConfigError
+from axis.core.errors import AxisError, ConfigError
 
 #: Where `make run` and development commands keep the key when AXIS_SECRET_KEY is not set.
 DEV_KEY_PATH = PROJECT_ROOT / "var" / "secret.key"
