@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from axis import bodies, metrics, pages, plugins
-from axis.api import HUB, setup_routes
+from axis import metrics, plugins
+from axis.adapters import bodies, pages
+from axis.adapters.api import HUB, setup_routes
+from axis.adapters.vdxp.api import setup_routes as vdxp_routes
 from axis.broker import Broker, BrokerUnavailable
 from axis.config import Config
 from axis.core import repo
@@ -25,7 +27,6 @@ from axis.notify import Listener
 from axis.overdue import OverdueWatch
 from axis.relay import Relay
 from axis.topology import Names
-from axis.vdxp.api import setup_routes as vdxp_routes
 from storage import migrations
 from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database, DatabaseUnavailable
@@ -95,7 +96,7 @@ async def error_mapping(request: web.Request, handler: Handler) -> web.StreamRes
     try:
         return await handler(request)
     except AxisError as exc:
-        from axis.api import error_response
+        from axis.adapters.api import error_response
 
         return error_response(exc)
     except (DatabaseUnavailable, BrokerUnavailable) as exc:

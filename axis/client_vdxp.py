@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from axis.vdxp import protocol
+from axis.adapters.vdxp import protocol
 
 
 class VdxpError(Exception):

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import asyncpg
 from aiohttp import web
 
-from axis.api import HUB, _stream_blob
+from axis.adapters.api import HUB, _stream_blob
 from axis.cli.agency import _run as _cli_run
 from axis.cli.output import emit, fail
 from axis.core import agencies, delivery, repo, users

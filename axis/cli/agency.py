@@ -12,11 +12,11 @@ import click
 from cryptography import x509
 
 import signing
+from axis.adapters.vdxp import registry as vdxp_registry
 from axis.cli.output import emit, fail
 from axis.core import agencies
 from axis.core.errors import AxisError
 from axis.core.secrets import SecretBox
-from axis.vdxp import registry as vdxp_registry
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 import signing
-from axis.api import HUB
+from axis.adapters.api import HUB
 from axis.core import audit, repo
 from axis.core.audit import CheckpointPolicy
 from storage.db import Database

@@ -20,7 +20,7 @@ from multidict import CIMultiDict
 
 import edoc
 import signing
-from axis.bodies import FORM_LIMIT
+from axis.adapters.bodies import FORM_LIMIT
 from axis.config import Config
 from axis.core import users
 from tests.axis.test_pages import _as_replacement

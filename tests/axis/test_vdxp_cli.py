@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import edoc
+from axis.adapters.vdxp import protocol
 from axis.client_vdxp import VdxpClient
 from axis.config import Config
-from axis.vdxp import protocol
 from tests.axis.test_vdxp import KEY
 from tests.support.waiting import wait_for
 from tests.support.world import letter_package

@@ -17,12 +17,12 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
+from axis.adapters.vdxp import protocol, registry
 from axis.app import create_app
 from axis.config import Config
 from axis.core import agencies
 from axis.logs import quiet_bad_requests
 from axis.server import tls_context
-from axis.vdxp import protocol, registry
 from tests.axis.test_mtls import client_context, server_certificate
 from tests.axis.test_vdxp import KEY, enroll, unsigned, waiting
 from tests.axis.vdxp_sdk import Sdk

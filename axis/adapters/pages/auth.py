@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from axis.api import HUB
+from axis.adapters.api import HUB
 from axis.core import agencies, users
 from axis.core.agencies import Agency
 from axis.hub import Hub

@@ -95,8 +95,8 @@ def answer(request: web.Request, exc: AxisError) -> web.StreamResponse:
     kind = surface(request.path)
     if kind == "vdxp":
         # VDXP answers every failure with HTTP 200 and status FAIL (see axis.vdxp.api).
-        from axis.vdxp import protocol as p
-        from axis.vdxp.api import refusal_of
+        from axis.adapters.vdxp import protocol as p
+        from axis.adapters.vdxp.api import refusal_of
 
         extra = {"DocId": ""} if request.path == "/vdxp/sendEdoc" else {}
         response = web.Response(
@@ -105,11 +105,11 @@ def answer(request: web.Request, exc: AxisError) -> web.StreamResponse:
             headers={"X-Vdxp-Status": "FAIL"},
         )
     elif kind == "pages":
-        from axis.pages.views import error_page
+        from axis.adapters.pages.views import error_page
 
         response = error_page(request, exc)
     else:
-        from axis.api import error_response
+        from axis.adapters.api import error_response
 
         response = error_response(exc)
     # The rest of a refused body is never read: the client must not send another request after it.

@@ -7,12 +7,12 @@ import logging
 
 from aiohttp import web
 
+from axis.adapters.pages import views
+from axis.adapters.pages.auth import Handler, clerk_page
+from axis.adapters.pages.live import Live
+from axis.adapters.pages.render import HERE, environment
+from axis.adapters.pages.views import LIVE, TEMPLATES
 from axis.core.errors import AxisError
-from axis.pages import views
-from axis.pages.auth import Handler, clerk_page
-from axis.pages.live import Live
-from axis.pages.render import HERE, environment
-from axis.pages.views import LIVE, TEMPLATES
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger("axis.pages")

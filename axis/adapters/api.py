@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from axis.bodies import UnsupportedEncoding
+from axis.adapters.bodies import UnsupportedEncoding
 from axis.core import agencies, delivery, ingest, ledger, statuses
 from axis.core.agencies import Agency
 from axis.core.audit import CheckpointPolicy
@@ -382,7 +382,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    from axis.openapi import document
+    from axis.adapters.openapi import document
 
     return web.json_response(document())
 

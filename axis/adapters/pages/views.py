@@ -12,8 +12,24 @@ import jinja2
 from aiohttp import web
 
 import edoc
-from axis.api import HUB
-from axis.bodies import UnsupportedEncoding
+from axis.adapters.api import HUB
+from axis.adapters.bodies import UnsupportedEncoding
+from axis.adapters.pages import queries
+from axis.adapters.pages.auth import (
+    CLERK,
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    Clerk,
+    clear_cookie,
+    clerk_of,
+    current_clerk,
+    new_login_csrf,
+    safe_next,
+    see_other,
+    set_cookie,
+)
+from axis.adapters.pages.live import Live
 from axis.core import delivery, ingest, ledger, repo, statuses, users
 from axis.core.errors import (
     AxisError,
@@ -30,22 +46,6 @@ from axis.core.errors import (
 from axis.core.ids import parse_id
 from axis.core.ledger.rules import is_overdue
 from axis.hub import Hub
-from axis.pages import queries
-from axis.pages.auth import (
-    CLERK,
-    CSRF_FIELD,
-    LOGIN_CSRF_COOKIE,
-    SESSION_COOKIE,
-    Clerk,
-    clear_cookie,
-    clerk_of,
-    current_clerk,
-    new_login_csrf,
-    safe_next,
-    see_other,
-    set_cookie,
-)
-from axis.pages.live import Live
 
 log = logging.getLogger("axis.pages")
 
@@ -133,7 +133,7 @@ PAGES: dict[type[AxisError], tuple[int, str, str]] = {
 
 
 def error_page(request: web.Request, exc: AxisError) -> web.Response:
-    from axis.api import http_status
+    from axis.adapters.api import http_status
 
     found = next((PAGES[c] for c in type(exc).__mro__ if c in PAGES), None)
     status, vi, en = found or (http_status(exc), *_REFUSED)

@@ -21,7 +21,9 @@ from typing import Any
 from aiohttp import web
 
 import edoc
-from axis.api import HUB, check_client_certificate, read_body
+from axis.adapters.api import HUB, check_client_certificate, read_body
+from axis.adapters.vdxp import protocol as p
+from axis.adapters.vdxp import registry
 from axis.broker import BrokerUnavailable
 from axis.core import agencies, delivery, ingest, ledger, repo, statuses
 from axis.core.agencies import Agency
@@ -38,8 +40,6 @@ from axis.core.errors import (
 )
 from axis.core.secrets import SecretBox, SecretUnreadable
 from axis.hub import Hub
-from axis.vdxp import protocol as p
-from axis.vdxp import registry
 from storage.blobs import BlobError
 from storage.db import DatabaseUnavailable
 
