@@ -15,18 +15,18 @@ from axis import metrics, plugins
 from axis.adapters import bodies, pages
 from axis.adapters.api import HUB, setup_routes
 from axis.adapters.vdxp.api import setup_routes as vdxp_routes
-from axis.broker import Broker, BrokerUnavailable
 from axis.config import Config
 from axis.core import repo
 from axis.core.audit import Chainer, CheckpointPolicy
 from axis.core.errors import AxisError
-from axis.dispatch import Dispatcher
 from axis.hub import Hub, TokenCache, load_seal, load_trust
 from axis.logs import request_id_var
-from axis.notify import Listener
-from axis.overdue import OverdueWatch
-from axis.relay import Relay
-from axis.topology import Names
+from axis.workers.broker import Broker, BrokerUnavailable
+from axis.workers.dispatch import Dispatcher
+from axis.workers.notify import Listener
+from axis.workers.overdue import OverdueWatch
+from axis.workers.relay import Relay
+from axis.workers.topology import Names
 from storage import migrations
 from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database, DatabaseUnavailable

@@ -31,9 +31,9 @@ from axis.core.errors import (
 )
 from axis.core.ids import uuid7 as new_id
 from axis.hub import Hub
-from axis.notify import Listener
 from axis.plugins import Plugin
-from axis.topology import declare_exchange as _declare_exchange
+from axis.workers.notify import Listener
+from axis.workers.topology import declare_exchange as _declare_exchange
 
 T = TypeVar("T")
 

@@ -25,7 +25,7 @@ import signing
 from axis import plugins
 from axis.config import Config
 from axis.core import agencies
-from axis.topology import Names
+from axis.workers.topology import Names
 from edoc import sample
 from edoc.values import format_date
 from signing.devca import DevCA, IssuedCertificate

@@ -249,7 +249,7 @@ def show(organ_id: str, as_json: bool) -> None:
             "vdxp_hub": await vdxp_registry.is_hub(conn, organ_id),
         }
         if found.delivery_mode == "push":
-            from axis.dispatch.retries import push_state
+            from axis.workers.dispatch.retries import push_state
 
             data["push"] = await push_state(conn, found.organ_id)
         return data

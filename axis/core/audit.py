@@ -34,7 +34,7 @@ import signing
 from axis.config import Config
 from axis.core import repo
 from axis.core.errors import AxisError, NotFound
-from axis.worker import PeriodicWorker
+from axis.workers.worker import PeriodicWorker
 from storage.db import Database
 
 log = logging.getLogger("axis.audit")

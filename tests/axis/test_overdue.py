@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from axis.overdue import OverdueWatch
+from axis.workers.overdue import OverdueWatch
 from tests.support.waiting import wait_for
 from tests.support.world import World
 

@@ -11,7 +11,7 @@ import asyncpg
 
 from axis.core.agencies import Agency
 from axis.hub import TokenCache
-from axis.notify import APPLICATION_NAME
+from axis.workers.notify import APPLICATION_NAME
 from tests.support.waiting import wait_for
 from tests.support.world import World
 

@@ -24,7 +24,6 @@ import edoc
 from axis.adapters.api import HUB, check_client_certificate, read_body
 from axis.adapters.vdxp import protocol as p
 from axis.adapters.vdxp import registry
-from axis.broker import BrokerUnavailable
 from axis.core import agencies, delivery, ingest, ledger, repo, statuses
 from axis.core.agencies import Agency
 from axis.core.errors import (
@@ -40,6 +39,7 @@ from axis.core.errors import (
 )
 from axis.core.secrets import SecretBox, SecretUnreadable
 from axis.hub import Hub
+from axis.workers.broker import BrokerUnavailable
 from storage.blobs import BlobError
 from storage.db import DatabaseUnavailable
 

@@ -9,7 +9,7 @@ import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 
 from axis.config import mask_url
-from axis.worker import CLOSE_TIMEOUT, Worker
+from axis.workers.worker import CLOSE_TIMEOUT, Worker
 
 log = logging.getLogger("axis.broker")
 

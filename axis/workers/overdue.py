@@ -8,7 +8,7 @@ from axis import metrics
 from axis.core import ledger
 from axis.core.ledger.rules import overdue_condition
 from axis.hub import Hub
-from axis.worker import PeriodicWorker
+from axis.workers.worker import PeriodicWorker
 
 log = logging.getLogger("axis.overdue")
 

@@ -15,10 +15,10 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
 from axis import metrics
-from axis.broker import Broker
-from axis.notice import Notice
-from axis.topology import Names, declare_agency_queue, declare_exchange
-from axis.worker import PeriodicWorker
+from axis.workers.broker import Broker
+from axis.workers.notice import Notice
+from axis.workers.topology import Names, declare_agency_queue, declare_exchange
+from axis.workers.worker import PeriodicWorker
 from storage.db import Database
 
 log = logging.getLogger("axis.relay")

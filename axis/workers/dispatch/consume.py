@@ -15,13 +15,13 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from axis.core import repo
 from axis.core.delivery import acknowledge_push, make_available
-from axis.dispatch import retries
-from axis.dispatch.push import Pusher, push_headers
-from axis.dispatch.sweep import Sweeper
 from axis.hub import Hub
-from axis.notice import BadNotice, Notice
-from axis.topology import declare_agency_queue, declare_retry_queues
-from axis.worker import Worker
+from axis.workers.dispatch import retries
+from axis.workers.dispatch.push import Pusher, push_headers
+from axis.workers.dispatch.sweep import Sweeper
+from axis.workers.notice import BadNotice, Notice
+from axis.workers.topology import declare_agency_queue, declare_retry_queues
+from axis.workers.worker import Worker
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger("axis.dispatch")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from axis.worker import Worker
+from axis.workers.worker import Worker
 
 log = logging.getLogger("axis.notify")
 

@@ -18,7 +18,7 @@ import asyncpg
 from axis import metrics
 from axis.core import ledger
 from axis.hub import Hub
-from axis.notice import Notice
+from axis.workers.notice import Notice
 
 log = logging.getLogger("axis.dispatch")
 

@@ -8,7 +8,7 @@ else. Pushes to one agency go strictly in sending order: a PostgreSQL advisory l
 process at a time drain an agency, head of line first.
 """
 
-from axis.dispatch.consume import Ack, Dispatcher, Outcome, ack_policy
-from axis.dispatch.push import Pusher, push_headers, push_signature
+from axis.workers.dispatch.consume import Ack, Dispatcher, Outcome, ack_policy
+from axis.workers.dispatch.push import Pusher, push_headers, push_signature
 
 __all__ = ["Ack", "Dispatcher", "Outcome", "Pusher", "ack_policy", "push_headers", "push_signature"]

@@ -7,11 +7,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from axis.core.delivery import make_available
-from axis.dispatch import retries
-from axis.worker import PeriodicWorker
+from axis.workers.dispatch import retries
+from axis.workers.worker import PeriodicWorker
 
 if TYPE_CHECKING:
-    from axis.dispatch.consume import Dispatcher
+    from axis.workers.dispatch.consume import Dispatcher
 
 log = logging.getLogger("axis.dispatch")
 
