@@ -187,7 +187,7 @@ async def test_a_signed_hash_file_in_either_hex_form_with_or_without_the_trailer
 
 
 def test_our_python_client_sends_hash_file_among_the_signed_headers() -> None:
-    from axis.client_vdxp import VdxpClient
+    from axis.client.vdxp import VdxpClient
 
     client = VdxpClient("http://axis.example/vdxp", "000.00.00.G22", "s3cret")
     package = b"<edXMLEnvelope/>"
