@@ -17,11 +17,12 @@ from axis.adapters.api import HUB, setup_routes
 from axis.adapters.vdxp.api import setup_routes as vdxp_routes
 from axis.config import Config
 from axis.core import repo
-from axis.core.audit import Chainer, CheckpointPolicy
+from axis.core.audit import CheckpointPolicy
 from axis.core.errors import AxisError
 from axis.hub import Hub, TokenCache, load_seal, load_trust
 from axis.logs import request_id_var
 from axis.workers.broker import Broker, BrokerUnavailable
+from axis.workers.chainer import Chainer
 from axis.workers.dispatch import Dispatcher
 from axis.workers.notify import Listener
 from axis.workers.overdue import OverdueWatch

@@ -1,24 +1,12 @@
-"""The tamper-evident audit log: a background chainer links every committed audit row to the one
-before it by SHA-256 and seals checkpoints of the chain's head; `verify` names the first row that
-was edited, inserted, deleted or moved, and a proof lets an agency check its letter's entries offline.
-
-Hashes (hex, lower case), so that anyone can recompute them without this code:
-
-* content_hash = SHA-256 of the entry's content as canonical JSON (keys sorted, no spaces, UTF-8):
-  {"id", "at" (UTC, ISO 8601), "event", "organ_id", "document_id", "delivery_id", "details"};
-* hash = SHA-256 of the ASCII text prev_hash + content_hash; the first entry's prev_hash is 64 zeros.
-
-An entry's hash thus depends only on the previous hash and its own content hash, so a proof can
-show the links between an agency's entries and a sealed checkpoint without revealing the content
-of other agencies' entries. A recipient's proof of a letter gives the entries about the other
-recipients (their deliveries, acknowledgements, statuses) the same way: hashes only, marked
-"redacted"; they still chain, so the proof checks offline, but only the visible ones are checked
-against their content.
+"""The tamper-evident audit log in PostgreSQL: chaining committed audit rows (one batch per
+transaction, sealing checkpoints as they fall due), `verify`, which recomputes the whole chain and
+names the first row that was edited, inserted, deleted or moved, and building a letter's proof
+from its rows. The hashes and the proof's format are in axis.core.audit_proof, which checks a
+proof offline; the background chainer is axis.workers.chainer.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
@@ -33,20 +21,23 @@ from cryptography import x509
 import signing
 from axis.config import Config
 from axis.core import repo
+from axis.core.audit_proof import (
+    CHECKPOINT_TYPE,
+    GENESIS,
+    content_hash,
+    entry_content,
+    link_hash,
+    proof_document,
+    proof_entry,
+    seal_problem,
+)
 from axis.core.errors import AxisError, NotFound
-from axis.workers.worker import PeriodicWorker
 from storage.db import Database
 
 log = logging.getLogger("axis.audit")
 
 #: repo.audit notifies this channel; the chainers listen to it.
 CHANNEL = repo.AUDIT_CHANNEL
-GENESIS = "0" * 64
-CHECKPOINT_TYPE = "axis.audit.checkpoint"
-PROOF_TYPE = "axis.audit.proof"
-PROOF_VERSION = 2
-#: Version 1 had no redacted entries; its proofs still check.
-PROOF_VERSIONS = (1, 2)
 BATCH = 500
 _PAGE = 2000
 # Transaction-level advisory lock: only one chainer in the cluster extends the chain at a time,
@@ -57,33 +48,6 @@ _LOCK_KEY = 0x4158_4953_4155_44  # "AXISAUD"
 class AuditNotCovered(AxisError):
     code = "audit_not_covered"
     status = 503
-
-
-# ---------------------------------------------------------------- hashes
-
-
-def entry_content(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
-    """The part of an audit row that its hash covers, in plain JSON values."""
-    details = row["details"]
-    if isinstance(details, str):
-        details = json.loads(details)
-    return {
-        "id": row["id"],
-        "at": row["at"].astimezone(UTC).isoformat(),
-        "event": row["event"],
-        "organ_id": row["organ_id"],
-        "document_id": str(row["document_id"]) if row["document_id"] is not None else None,
-        "delivery_id": str(row["delivery_id"]) if row["delivery_id"] is not None else None,
-        "details": details,
-    }
-
-
-def content_hash(content: dict[str, Any]) -> str:
-    return hashlib.sha256(signing.canonical_json(content)).hexdigest()
-
-
-def link_hash(prev_hash: str, content_digest: str) -> str:
-    return hashlib.sha256((prev_hash + content_digest).encode("utf-8")).hexdigest()
 
 
 # ---------------------------------------------------------------- the chainer
@@ -204,33 +168,6 @@ async def catch_up(conn: asyncpg.Connection, seal: signing.Seal, policy: Checkpo
             return
 
 
-class Chainer(PeriodicWorker):
-    """The background worker of one hub process; woken by NOTIFY and by a short poll."""
-
-    name = "audit-chainer"
-
-    def __init__(
-        self,
-        db: Database,
-        seal: signing.Seal,
-        policy: CheckpointPolicy,
-        *,
-        poll_interval: float = 1.0,
-    ) -> None:
-        super().__init__()
-        self.db = db
-        self.seal = seal
-        self.policy = policy
-        self.interval = poll_interval
-
-    async def tick(self) -> None:
-        while True:
-            async with self.db.connection() as conn:
-                done = await chain_pending(conn, self.seal, self.policy)
-            if not done or done < BATCH:
-                return
-
-
 # ---------------------------------------------------------------- verify
 
 
@@ -300,21 +237,6 @@ async def _pages(
         if len(rows) < _PAGE:
             return
         after = rows[-1][key]
-
-
-def _seal_problem(
-    sealed: Any, seal_cert: x509.Certificate | signing.TrustStore | None
-) -> tuple[dict[str, Any] | None, str | None]:
-    """The sealed payload, or why the seal does not hold."""
-    if not isinstance(sealed, dict):
-        return None, "it is not a sealed document"
-    try:
-        trust = seal_cert
-        if trust is None:
-            trust = x509.load_pem_x509_certificate(str(sealed.get("certificate", "")).encode())
-        return signing.verify_sealed_json(sealed, trust), None
-    except (signing.SignatureError, ValueError) as exc:
-        return None, str(getattr(exc, "message", exc))
 
 
 async def verify(
@@ -484,7 +406,7 @@ def _checkpoint_problem(
     sealed = cp["sealed"]
     if isinstance(sealed, str):
         sealed = json.loads(sealed)
-    payload, why = _seal_problem(sealed, seal_cert)
+    payload, why = seal_problem(sealed, seal_cert)
     if payload is None:
         return Finding(
             "checkpoint",
@@ -534,20 +456,6 @@ def _concerns(
     if row["delivery_id"] is not None:
         return bool(row["delivery_id"] in own_deliveries)
     return row["organ_id"] in (viewer, sender, None)
-
-
-def _proof_entry(row: asyncpg.Record, visible: bool) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "chain_seq": row["chain_seq"],
-        "prev_hash": row["prev_hash"],
-        "content_hash": row["content_hash"],
-        "hash": row["hash"],
-    }
-    if visible:
-        entry["content"] = entry_content(row)
-    else:
-        entry["redacted"] = True
-    return entry
 
 
 async def build_proof(
@@ -607,25 +515,11 @@ async def build_proof(
                 }
             )
             covered_to = cp["chain_seq"]
-    return {
-        "type": PROOF_TYPE,
-        "version": PROOF_VERSION,
-        "document_id": str(document_id),
-        "hashing": {
-            "content_hash": "SHA-256 of the entry's content as JSON with sorted keys, no spaces, UTF-8",
-            "hash": "SHA-256 of the ASCII text prev_hash + content_hash",
-            "genesis": GENESIS,
-        },
-        "view": {"role": role, "organ_id": viewer},
-        "entries": [
-            _proof_entry(
-                r,
-                role != "recipient" or _concerns(r, str(viewer), sender, own_deliveries),
-            )
-            for r in rows
-        ],
-        "segments": segments,
-    }
+    entries = [
+        proof_entry(r, role != "recipient" or _concerns(r, str(viewer), sender, own_deliveries))
+        for r in rows
+    ]
+    return proof_document(str(document_id), role, viewer, entries, segments)
 
 
 async def proof(
@@ -647,142 +541,4 @@ async def proof(
     raise AuditNotCovered(
         "the audit chain has not caught up with this letter yet; try again in a few seconds",
         where="audit",
-    )
-
-
-@dataclass
-class ProofCheck:
-    ok: bool
-    message: str
-    document_id: str | None = None
-    entries: int = 0
-    redacted: int = 0
-    checkpoints: list[dict[str, Any]] | None = None
-    seal_subject: str | None = None
-    seal_fingerprint: str | None = None
-    seal_pinned: bool = False
-
-
-def check_proof(doc: Any, seal_cert: x509.Certificate | signing.TrustStore | None) -> ProofCheck:
-    """Check a proof offline: each entry's hashes from its content, the links from each entry to
-    a checkpoint, and the checkpoint's seal (against `seal_cert`, else its own certificate)."""
-    pinned = seal_cert is not None
-    try:
-        return _check_proof(doc, seal_cert, pinned)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        return ProofCheck(False, f"the proof is malformed: {type(exc).__name__}: {exc}")
-
-
-def _check_proof(
-    doc: Any, seal_cert: x509.Certificate | signing.TrustStore | None, pinned: bool
-) -> ProofCheck:
-    def bad(message: str) -> ProofCheck:
-        return ProofCheck(False, message, seal_pinned=pinned)
-
-    if not isinstance(doc, dict) or doc.get("type") != PROOF_TYPE:
-        return bad(f"this is not an audit proof (type {PROOF_TYPE!r} expected)")
-    if doc.get("version") not in PROOF_VERSIONS:
-        return bad(f"unknown proof version {doc.get('version')!r}")
-    document_id = str(doc["document_id"])
-    entries = doc["entries"]
-    if not isinstance(entries, list):
-        return bad("the proof's entries are not a list")
-    if not any(isinstance(e, dict) and e.get("redacted") is not True for e in entries):
-        return bad("the proof holds no entry with its content")
-
-    links: dict[int, dict[str, Any]] = {}
-    checkpoints: list[dict[str, Any]] = []
-    subject = fp = None
-    for number, segment in enumerate(doc["segments"], start=1):
-        sealed = segment["checkpoint"]
-        payload, why = _seal_problem(sealed, seal_cert)
-        if payload is None:
-            return bad(f"checkpoint {number}: the seal does not hold ({why})")
-        if payload.get("type") != CHECKPOINT_TYPE:
-            return bad(f"checkpoint {number}: the sealed payload is not an audit checkpoint")
-        cert = x509.load_pem_x509_certificate(str(sealed["certificate"]).encode())
-        subject, fp = cert.subject.rfc4514_string(), signing.fingerprint(cert)
-        run = segment["links"]
-        if not run:
-            return bad(f"checkpoint {number}: no links lead to it")
-        for i, link in enumerate(run):
-            seq = int(link["chain_seq"])
-            if link_hash(str(link["prev_hash"]), str(link["content_hash"])) != link["hash"]:
-                return bad(f"chain {seq}: its hash does not follow from its prev_hash and content")
-            if i and (
-                seq != int(run[i - 1]["chain_seq"]) + 1 or link["prev_hash"] != run[i - 1]["hash"]
-            ):
-                return bad(f"chain {seq}: it does not link to chain {run[i - 1]['chain_seq']}")
-            links[seq] = link
-        last = run[-1]
-        if int(last["chain_seq"]) != payload.get("chain_seq") or last["hash"] != payload.get(
-            "hash"
-        ):
-            return bad(
-                f"checkpoint {number}: the links end at chain {last['chain_seq']} "
-                f"({str(last['hash'])[:16]}…), but the seal covers chain {payload.get('chain_seq')} "
-                f"({str(payload.get('hash'))[:16]}…)"
-            )
-        checkpoints.append(
-            {"chain_seq": payload["chain_seq"], "hash": payload["hash"], "at": payload.get("at")}
-        )
-
-    redacted = 0
-    for entry in entries:
-        seq = int(entry["chain_seq"])
-        if entry.get("redacted") is True:
-            # Another recipient's entry: no content to check, only that it is a link of the chain.
-            if doc["version"] < 2:
-                return bad(f"chain {seq}: a version {doc['version']} proof has no redacted entries")
-            if "content" in entry:
-                return bad(f"chain {seq}: a redacted entry carries content")
-            redacted += 1
-            name = f"redacted entry (chain {seq})"
-            if link_hash(str(entry["prev_hash"]), str(entry["content_hash"])) != entry["hash"]:
-                return bad(f"{name} was altered: its hash does not follow from its hashes")
-        else:
-            content = entry["content"]
-            name = f"entry {content.get('id')} (chain {seq}, event {content.get('event')})"
-            if str(content.get("document_id")) != document_id:
-                return bad(f"{name} is about another document than {document_id}")
-            digest = content_hash(content)
-            if (
-                digest != entry["content_hash"]
-                or link_hash(str(entry["prev_hash"]), digest) != entry["hash"]
-            ):
-                return bad(f"{name} was altered: its hash does not match its content")
-        link = links.get(seq)
-        if link is None:
-            return bad(f"{name} is not covered by any checkpoint in the proof")
-        if (link["prev_hash"], link["content_hash"], link["hash"]) != (
-            entry["prev_hash"],
-            entry["content_hash"],
-            entry["hash"],
-        ):
-            return bad(f"{name} differs from the chain the checkpoint seals")
-
-    last_cp = checkpoints[-1]
-    hidden = (
-        f" (and {redacted} entr{'y' if redacted == 1 else 'ies'} about other recipients, shown "
-        "as hashes only and checked as links of the chain)"
-        if redacted
-        else ""
-    )
-    return ProofCheck(
-        True,
-        f"{len(entries) - redacted} entries about document {document_id}{hidden} are in the audit "
-        f"chain sealed at chain {last_cp['chain_seq']} ({last_cp['at']}) by {subject}"
-        + (
-            ""
-            if pinned
-            else "; the seal was checked against its own certificate: pass --seal-cert "
-            "with the axis's certificate to pin it"
-        ),
-        document_id,
-        len(entries) - redacted,
-        redacted,
-        checkpoints,
-        subject,
-        fp,
-        pinned,
     )
