@@ -266,7 +266,7 @@ def create_app(config: Config) -> web.Application:
                 [route for plugin in plugins.load() for route in plugin.package_routes],
             ),
         ],
-        # The default for every route; axis.bodies raises it for the routes that take a package.
+        # The default for every route; axis.adapters.bodies raises it for the routes that take a package.
         client_max_size=bodies.FORM_LIMIT,
     )
     app[CONFIG] = config

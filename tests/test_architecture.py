@@ -74,6 +74,11 @@ RULES = {
         "",
     ),
     "the adapters never import the command line": (("axis/adapters",), ("axis.cli",), ""),
+    "the workers import no adapter or command": (
+        ("axis/workers",),
+        ("axis.adapters", "axis.cli"),
+        "",
+    ),
     "meetings reaches the axis only through meetings/axis_port.py": (
         ("meetings",),
         ("axis",),

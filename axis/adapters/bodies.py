@@ -94,7 +94,7 @@ def answer(request: web.Request, exc: AxisError) -> web.StreamResponse:
     response: web.StreamResponse
     kind = surface(request.path)
     if kind == "vdxp":
-        # VDXP answers every failure with HTTP 200 and status FAIL (see axis.vdxp.api).
+        # VDXP answers every failure with HTTP 200 and status FAIL (see axis.adapters.vdxp.api).
         from axis.adapters.vdxp import protocol as p
         from axis.adapters.vdxp.api import refusal_of
 

@@ -84,7 +84,7 @@ def check_organ_id(value: str) -> str:
 
 def check_webhook(url: str, *, allow_private: bool = False) -> str:
     """An http(s) URL; a loopback, link-local or private host only with allow_private (see
-    axis.webhooks for what is checked now and what at push time)."""
+    axis.core.webhooks for what is checked now and what at push time)."""
     try:
         return webhooks.check(url, allow_private=allow_private)
     except webhooks.WebhookRefused as exc:

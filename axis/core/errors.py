@@ -1,8 +1,8 @@
 """The axis's domain errors: each has a stable machine code, a message and where the problem is.
 
 They carry no HTTP status: each adapter maps them through one table of its own (/v1 in
-axis.api.HTTP_STATUS, the pages in axis.pages.views.PAGES, /vdxp in axis.vdxp.api.VDXP_CODES),
-so a service called without HTTP (meetings/, the CLI) raises the same objects."""
+axis.adapters.api.HTTP_STATUS, the pages in axis.adapters.pages.views.PAGES, /vdxp in
+axis.adapters.vdxp.api.VDXP_CODES), so a service called without HTTP (meetings/, the CLI) raises the same objects."""
 
 from __future__ import annotations
 

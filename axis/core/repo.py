@@ -193,7 +193,7 @@ async def audit(
     delivery_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    # The NOTIFY wakes the audit chainer at commit (axis/audit.py); one statement, one round trip.
+    # The NOTIFY wakes the audit chainer at commit (axis/workers/chainer.py); one statement, one round trip.
     await conn.execute(
         """WITH e AS (INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
                       VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id)

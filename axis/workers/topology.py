@@ -71,7 +71,7 @@ async def declare_retry_queues(
                 # At-most-once on purpose: RabbitMQ 3.10's at-least-once dead-lettering stops
                 # working for the whole node once its supervisor gives up, and a retry notice is
                 # only a nudge. PostgreSQL keeps each delivery's next attempt, and the sweeper in
-                # axis/dispatch.py drives any agency whose nudge went missing.
+                # axis/workers/dispatch/sweep.py drives any agency whose nudge went missing.
             },
         )
         await queue.bind(exchange)

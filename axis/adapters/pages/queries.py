@@ -106,7 +106,7 @@ async def sent(
 async def recipients_of(
     conn: asyncpg.Connection, document_ids: list[uuid.UUID]
 ) -> list[asyncpg.Record]:
-    """Each delivery of these letters, with what the overdue rule reads (axis.delivery.is_overdue)."""
+    """Each delivery of these letters, with what the overdue rule reads (axis.core.ledger.rules.is_overdue)."""
     rows: list[asyncpg.Record] = await conn.fetch(
         """SELECT d.document_id, d.recipient, a.name AS recipient_name, d.state, d.business_status,
                   d.created_at, doc.kind, doc.due_date

@@ -1,7 +1,7 @@
 """Retry bookkeeping of pushes: which delivery is next for an agency, what a failed attempt writes,
 when a delivery is given up on (dead-lettered), and what the sweepers look for.
 
-What a failed attempt writes goes through the ledger (axis.ledger: schedule_retry, dead_letter), the
+What a failed attempt writes goes through the ledger (axis.core.ledger: schedule_retry, dead_letter), the
 one writer of the deliveries table; the queries the dispatcher and the sweepers read are here.
 """
 
