@@ -28,7 +28,7 @@ run: setup
 	@test -f var/ca/root-ca.pem || $(BIN)/axis ca init var/ca --name "Axis Development CA" >/dev/null
 	@$(BIN)/axis ca crl var/ca >/dev/null
 	@echo "The axis serves on http://127.0.0.1:8080 (health: /healthz, /readyz, metrics: /metrics). Stop it with Ctrl-C."
-	@test -f var/secret.key || $(BIN)/python -c "from axis.secrets import dev_key; dev_key()"
+	@test -f var/secret.key || $(BIN)/python -c "from axis.core.secrets import dev_key; dev_key()"
 	exec env AXIS_ENV=$${AXIS_ENV:-development} AXIS_SECRET_KEY=$${AXIS_SECRET_KEY:-$$(cat var/secret.key)} $(BIN)/axis serve
 
 lint: $(STAMP)

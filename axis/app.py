@@ -11,20 +11,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from axis import bodies, metrics, pages, plugins, repo
-from axis.api import HUB, setup_routes
-from axis.audit import Chainer, CheckpointPolicy
-from axis.broker import Broker, BrokerUnavailable
+from axis import metrics, plugins
+from axis.adapters import bodies, pages
+from axis.adapters.api import HUB, setup_routes
+from axis.adapters.vdxp.api import setup_routes as vdxp_routes
 from axis.config import Config
-from axis.dispatch import Dispatcher
-from axis.errors import AxisError
+from axis.core import repo
+from axis.core.audit import CheckpointPolicy
+from axis.core.errors import AxisError
 from axis.hub import Hub, TokenCache, load_seal, load_trust
 from axis.logs import request_id_var
-from axis.notify import Listener
-from axis.overdue import OverdueWatch
-from axis.relay import Relay
-from axis.topology import Names
-from axis.vdxp.api import setup_routes as vdxp_routes
+from axis.workers.broker import Broker, BrokerUnavailable
+from axis.workers.chainer import Chainer
+from axis.workers.dispatch import Dispatcher
+from axis.workers.notify import Listener
+from axis.workers.overdue import OverdueWatch
+from axis.workers.relay import Relay
+from axis.workers.topology import Names
 from storage import migrations
 from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database, DatabaseUnavailable
@@ -94,7 +97,7 @@ async def error_mapping(request: web.Request, handler: Handler) -> web.StreamRes
     try:
         return await handler(request)
     except AxisError as exc:
-        from axis.api import error_response
+        from axis.adapters.api import error_response
 
         return error_response(exc)
     except (DatabaseUnavailable, BrokerUnavailable) as exc:
@@ -263,7 +266,7 @@ def create_app(config: Config) -> web.Application:
                 [route for plugin in plugins.load() for route in plugin.package_routes],
             ),
         ],
-        # The default for every route; axis.bodies raises it for the routes that take a package.
+        # The default for every route; axis.adapters.bodies raises it for the routes that take a package.
         client_max_size=bodies.FORM_LIMIT,
     )
     app[CONFIG] = config

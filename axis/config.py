@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from axis.errors import ConfigError
+from axis.core.errors import ConfigError
 from signing.organs import DEFAULT_PLACES, PLACES, parse_places
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

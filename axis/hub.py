@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import signing
-from axis.agencies import Agency
-from axis.broker import Broker
 from axis.config import Config
-from axis.topology import Names
+from axis.core.agencies import Agency
+from axis.workers.broker import Broker
+from axis.workers.topology import Names
 from storage.blobs import BlobStore
 from storage.db import Database
 

@@ -28,7 +28,7 @@ class Plugin:
     """What a plug-in brings. `commands` is called (lazily, by the CLI) for its click commands;
     `migrations` is a folder of `NNNN_name.sql` whose numbers must not meet the axis's;
     `package_routes` are its POST routes whose body may be as large as a package
-    (AXIS_MAX_DOCUMENT_BYTES) instead of a small form's (axis.bodies)."""
+    (AXIS_MAX_DOCUMENT_BYTES) instead of a small form's (axis.adapters.bodies)."""
 
     name: str
     setup: Callable[[Any], None] | None = None

@@ -9,8 +9,8 @@ import sys
 
 from aiohttp import web
 
+from axis.adapters.bodies import SERVER_SETTINGS
 from axis.app import create_app
-from axis.bodies import SERVER_SETTINGS
 from axis.config import Config
 from axis.logs import setup_logging
 

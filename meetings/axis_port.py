@@ -17,12 +17,15 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from axis import agencies, delivery, repo, users
-from axis import pages as axis_pages
-from axis.api import HUB, _stream_blob
+from axis.adapters import pages as axis_pages
+from axis.adapters.api import HUB, _stream_blob
+from axis.adapters.pages import auth as page_auth
+from axis.adapters.pages import render as page_render
+from axis.adapters.pages import views as page_views
 from axis.cli.agency import _run as _cli_run
 from axis.cli.output import emit, fail
-from axis.errors import (
+from axis.core import agencies, delivery, repo, users
+from axis.core.errors import (
     AxisError,
     BadRequest,
     Conflict,
@@ -32,14 +35,11 @@ from axis.errors import (
     Unauthorized,
     Unprocessable,
 )
+from axis.core.ids import uuid7 as new_id
 from axis.hub import Hub
-from axis.ids import uuid7 as new_id
-from axis.notify import Listener
-from axis.pages import auth as page_auth
-from axis.pages import render as page_render
-from axis.pages import views as page_views
 from axis.plugins import Plugin
-from axis.topology import declare_exchange as _declare_exchange
+from axis.workers.notify import Listener
+from axis.workers.topology import declare_exchange as _declare_exchange
 
 T = TypeVar("T")
 

@@ -75,8 +75,8 @@ async def client_for() -> AsyncIterator:  # type: ignore[type-arg]
     clients: list[TestClient] = []  # type: ignore[type-arg]
     configs: list[Config] = []
 
+    from axis.adapters.bodies import SERVER_SETTINGS
     from axis.app import create_app  # imported here so pure tests need none of the service
-    from axis.bodies import SERVER_SETTINGS
 
     async def start(cfg: Config) -> TestClient:  # type: ignore[type-arg]
         configs.append(cfg)

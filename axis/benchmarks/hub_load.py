@@ -23,7 +23,7 @@ import aiohttp
 
 from axis.benchmarks.sandbox import BenchAgency, Progress, Sandbox
 from axis.client import AxisClient, AxisClientError
-from axis.topology import Names
+from axis.workers.topology import Names
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0

@@ -22,9 +22,10 @@ import asyncpg
 
 import edoc
 import signing
-from axis import agencies, plugins
+from axis import plugins
 from axis.config import Config
-from axis.topology import Names
+from axis.core import agencies
+from axis.workers.topology import Names
 from edoc import sample
 from edoc.values import format_date
 from signing.devca import DevCA, IssuedCertificate

@@ -12,11 +12,11 @@ import click
 from cryptography import x509
 
 import signing
-from axis import agencies
+from axis.adapters.vdxp import registry as vdxp_registry
 from axis.cli.output import emit, fail
-from axis.errors import AxisError
-from axis.secrets import SecretBox
-from axis.vdxp import registry as vdxp_registry
+from axis.core import agencies
+from axis.core.errors import AxisError
+from axis.core.secrets import SecretBox
 
 T = TypeVar("T")
 
@@ -249,7 +249,7 @@ def show(organ_id: str, as_json: bool) -> None:
             "vdxp_hub": await vdxp_registry.is_hub(conn, organ_id),
         }
         if found.delivery_mode == "push":
-            from axis.dispatch.retries import push_state
+            from axis.workers.dispatch.retries import push_state
 
             data["push"] = await push_state(conn, found.organ_id)
         return data

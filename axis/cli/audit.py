@@ -49,8 +49,8 @@ def verify(seal_cert: str | None, as_json: bool) -> None:
     """
     import asyncpg
 
-    from axis import audit as audit_log
     from axis.cli.main import load_config
+    from axis.core import audit as audit_log
 
     cfg = load_config()
     if seal_cert is None and (cfg.seal_dir / "seal.crt").is_file():
@@ -94,14 +94,14 @@ def check_proof(file: Path, seal_cert: str | None, as_json: bool) -> None:
     """
     from dataclasses import asdict
 
-    from axis import audit as audit_log
+    from axis.core import audit_proof
 
     try:
         doc = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         fail(f"{file} is not a JSON proof: {exc}")
     cert = _load_cert(seal_cert) if seal_cert else None
-    result = audit_log.check_proof(doc, cert)
+    result = audit_proof.check_proof(doc, cert)
     if result.ok:
         emit(asdict(result), as_json=as_json, text=result.message)
         return

@@ -17,7 +17,7 @@ import click
 
 from axis.cli.output import emit, fail
 from axis.client import AxisClient, AxisClientError, LocalWriteError
-from axis.filenames import attachment_file_name, name_max
+from axis.client.filenames import attachment_file_name, name_max
 
 url_option = click.option(
     "--url",

@@ -6,7 +6,7 @@ import click
 
 from axis.cli.output import emit, fail
 from axis.config import Config, unknown_variables
-from axis.errors import ConfigError
+from axis.core.errors import ConfigError
 
 
 def load_config() -> Config:

@@ -91,7 +91,7 @@ def serve(workers: int) -> None:
     """
     from axis.cli.main import load_config
     from axis.config import check_can_serve
-    from axis.errors import ConfigError
+    from axis.core.errors import ConfigError
     from axis.server import run_server
 
     cfg = load_config()

@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from axis import users
 from axis.cli.agency import _run
 from axis.cli.output import emit, fail
+from axis.core import users
 
 
 def _password(from_stdin: bool) -> str:

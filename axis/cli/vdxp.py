@@ -31,7 +31,7 @@ def _connection(command: F) -> F:
     )
     @wraps(command)
     def wrapper(endpoint: str, systemid: str, secret_file: Path, **kwargs: Any) -> Any:
-        from axis.client_vdxp import VdxpClient, VdxpError
+        from axis.client.vdxp import VdxpClient, VdxpError
 
         lines = secret_file.read_text(encoding="utf-8").splitlines()
         secret = lines[0].strip() if lines else ""

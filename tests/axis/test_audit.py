@@ -19,9 +19,10 @@ import asyncpg
 import pytest
 
 import signing
-from axis import audit, repo
-from axis.api import HUB
-from axis.audit import CheckpointPolicy
+from axis.adapters.api import HUB
+from axis.core import audit, audit_proof, repo
+from axis.core.audit import CheckpointPolicy
+from axis.workers.chainer import Chainer
 from storage.db import Database
 from tests.support.waiting import wait_for
 from tests.support.world import World
@@ -111,12 +112,12 @@ async def test_every_event_is_chained_to_the_one_before_and_a_checkpoint_is_seal
 
     rows = await db.fetch("SELECT * FROM audit_events ORDER BY chain_seq")
     assert [r["chain_seq"] for r in rows] == list(range(1, len(rows) + 1))
-    assert rows[0]["prev_hash"] == audit.GENESIS
+    assert rows[0]["prev_hash"] == audit_proof.GENESIS
     for before, entry in itertools.pairwise(rows):
         assert entry["prev_hash"] == before["hash"]
     for entry in rows:
-        assert entry["content_hash"] == audit.content_hash(audit.entry_content(entry))
-        assert entry["hash"] == audit.link_hash(entry["prev_hash"], entry["content_hash"])
+        assert entry["content_hash"] == audit_proof.content_hash(audit_proof.entry_content(entry))
+        assert entry["hash"] == audit_proof.link_hash(entry["prev_hash"], entry["content_hash"])
     checkpoint = await db.fetchrow("SELECT * FROM audit_checkpoints ORDER BY id DESC LIMIT 1")
     payload = signing.verify_sealed_json(json.loads(checkpoint["sealed"]), seal.certificate)
     assert payload["chain_seq"] == len(rows) and payload["hash"] == rows[-1]["hash"]
@@ -184,14 +185,14 @@ async def test_axis_audit_verify_names_a_forged_row_inserted_into_the_history(
         letter,
     )
     forged = await db.fetchrow("SELECT * FROM audit_events WHERE id = $1", forged_id)
-    digest = audit.content_hash(audit.entry_content(forged))
+    digest = audit_proof.content_hash(audit_proof.entry_content(forged))
     await db.execute(
         "UPDATE audit_events SET chain_seq = $2, prev_hash = $3, content_hash = $4, hash = $5 WHERE id = $1",
         forged_id,
         accepted["chain_seq"] + 1,
         accepted["hash"],
         digest,
-        audit.link_hash(accepted["hash"], digest),
+        audit_proof.link_hash(accepted["hash"], digest),
     )
 
     code, _, err = await axis("audit", "verify", env=cli_env)
@@ -233,8 +234,8 @@ async def test_a_chain_rewritten_with_recomputed_hashes_is_caught_by_the_sealed_
     for entry in await db.fetch(
         "SELECT * FROM audit_events WHERE chain_seq >= $1 ORDER BY chain_seq", acked["chain_seq"]
     ):
-        digest = audit.content_hash(audit.entry_content(entry))
-        prev_hash, prev = prev, audit.link_hash(prev, digest)
+        digest = audit_proof.content_hash(audit_proof.entry_content(entry))
+        prev_hash, prev = prev, audit_proof.link_hash(prev, digest)
         await db.execute(
             "UPDATE audit_events SET prev_hash = $2, content_hash = $3, hash = $4 WHERE id = $1",
             entry["id"],
@@ -293,7 +294,7 @@ async def test_concurrent_writers_and_several_chainers_make_one_unbroken_chain(
     chainers = []
     for database in databases:
         await database.start(wait=True)
-        chainer = audit.Chainer(database, seal, policy, poll_interval=0.05)
+        chainer = Chainer(database, seal, policy, poll_interval=0.05)
         chainer.start()
         chainers.append(chainer)
 
@@ -383,7 +384,7 @@ async def test_the_proof_holds_every_event_of_the_letter_up_to_a_checkpoint_seal
     # The acknowledgement came after the first checkpoint: a second was sealed for the proof.
     assert len(proof["segments"]) == 2
     cert = signing.load_certificates(proved["seal_cert"])[0]
-    result = audit.check_proof(proof, cert)
+    result = audit_proof.check_proof(proof, cert)
     assert result.ok, result.message
     assert result.entries == 4
 
@@ -430,6 +431,40 @@ async def test_axis_audit_check_proof_accepts_the_proof_offline_and_refuses_it_t
     )
 
 
+async def test_a_proof_checks_offline_without_asyncpg_aiohttp_or_the_hub_loaded(
+    proved: dict[str, Any], tmp_path: Path
+) -> None:
+    """What an agency runs on its own machine: axis.core.audit_proof checks the proof, and
+    neither the database driver, the web stack nor the hub is imported to do it."""
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(proved["proof"], ensure_ascii=False), encoding="utf-8")
+    script = (
+        "import json, sys\n"
+        "import signing\n"
+        "from axis.core import audit_proof\n"
+        "doc = json.loads(open(sys.argv[1], encoding='utf-8').read())\n"
+        "cert = signing.load_certificates(sys.argv[2])[0]\n"
+        "result = audit_proof.check_proof(doc, cert)\n"
+        "loaded = sorted(m for m in ('asyncpg', 'aiohttp', 'aio_pika', 'storage.db', 'axis.hub',"
+        " 'axis.core.audit') if m in sys.modules)\n"
+        "print(json.dumps({'ok': result.ok, 'message': result.message, 'loaded': loaded}))\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        script,
+        str(path),
+        proved["seal_cert"],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    answer = json.loads(out)
+    assert answer["ok"] is True, answer["message"]
+    assert answer["loaded"] == []
+
+
 def _tamperings(proof: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     for i in range(len(proof["entries"])):
@@ -468,10 +503,10 @@ async def test_tampering_with_any_part_of_the_proof_makes_it_fail(
 ) -> None:
     cert = signing.load_certificates(proved["seal_cert"])[0]
     for label, changed in _tamperings(proved["proof"]):
-        result = audit.check_proof(changed, cert)
+        result = audit_proof.check_proof(changed, cert)
         assert not result.ok, label
     impostor = signing.Seal.generate(tmp_path / "impostor", "Không phải trục")
-    result = audit.check_proof(proved["proof"], impostor.certificate)
+    result = audit_proof.check_proof(proved["proof"], impostor.certificate)
     assert not result.ok and "another certificate" in result.message
 
 
@@ -538,7 +573,9 @@ async def test_the_sender_sees_every_recipients_entries_in_its_proof(
     for organ in ("000.00.00.H41", "000.00.00.H29"):
         assert ("delivered", organ) in shown and ("acknowledged", organ) in shown
     assert ("status", "000.00.00.H29") in shown
-    result = audit.check_proof(proof, signing.load_certificates(two_recipients["seal_cert"])[0])
+    result = audit_proof.check_proof(
+        proof, signing.load_certificates(two_recipients["seal_cert"])[0]
+    )
     assert result.ok, result.message
     assert result.redacted == 0 and result.entries == len(proof["entries"])
 
@@ -575,14 +612,18 @@ async def test_a_recipient_sees_its_own_delivery_and_the_acceptance_and_others_o
     assert '"status_code": "03"' not in json.dumps(mine["entries"])
     # The same sealed checkpoints as the sender's: the redacted proof checks against them.
     assert mine["segments"] == full["segments"]
-    result = audit.check_proof(mine, signing.load_certificates(two_recipients["seal_cert"])[0])
+    result = audit_proof.check_proof(
+        mine, signing.load_certificates(two_recipients["seal_cert"])[0]
+    )
     assert result.ok, result.message
     assert result.redacted == len(hidden) and result.entries == len(shown)
     assert f"{len(hidden)} entries about other recipients" in result.message
     # H29 sees the mirror image: its own entries, H41's as hashes.
     theirs = two_recipients["proofs"]["000.00.00.H29"]
     assert {organ for _, organ in _shown(theirs)} == {"000.00.00.G22", "000.00.00.H29"}
-    assert audit.check_proof(theirs, signing.load_certificates(two_recipients["seal_cert"])[0]).ok
+    assert audit_proof.check_proof(
+        theirs, signing.load_certificates(two_recipients["seal_cert"])[0]
+    ).ok
 
 
 async def test_axis_audit_check_proof_passes_a_redacted_proof_and_fails_when_a_hidden_hash_changes(
@@ -610,14 +651,14 @@ async def test_axis_audit_check_proof_passes_a_redacted_proof_and_fails_when_a_h
     tampered = copy.deepcopy(mine)
     entry = tampered["entries"][hidden]
     entry["content_hash"] = "b" * 64
-    entry["hash"] = audit.link_hash(entry["prev_hash"], entry["content_hash"])
-    result = audit.check_proof(tampered, signing.load_certificates(cert)[0])
+    entry["hash"] = audit_proof.link_hash(entry["prev_hash"], entry["content_hash"])
+    result = audit_proof.check_proof(tampered, signing.load_certificates(cert)[0])
     assert not result.ok and "differs from the chain the checkpoint seals" in result.message
     # Content slipped into a redacted entry, or a proof of nothing but hashes, is refused too.
     tampered = copy.deepcopy(mine)
     tampered["entries"][hidden]["content"] = {"event": "forged"}
-    assert not audit.check_proof(tampered, signing.load_certificates(cert)[0]).ok
+    assert not audit_proof.check_proof(tampered, signing.load_certificates(cert)[0]).ok
     tampered = copy.deepcopy(mine)
     tampered["entries"] = [e for e in tampered["entries"] if e.get("redacted")]
-    result = audit.check_proof(tampered, signing.load_certificates(cert)[0])
+    result = audit_proof.check_proof(tampered, signing.load_certificates(cert)[0])
     assert not result.ok and "no entry with its content" in result.message

@@ -12,10 +12,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 import signing
-from axis import agencies
+from axis.adapters.vdxp import registry
 from axis.config import Config
-from axis.secrets import SecretBox
-from axis.vdxp import registry
+from axis.core import agencies
+from axis.core.secrets import SecretBox
 from tests.axis.vdxp_sdk import Sdk
 from tests.support.waiting import wait_for
 from tests.support.world import World, WorldAgency, letter_package

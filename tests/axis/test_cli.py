@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
-from axis import agencies
+from axis.core import agencies
 from signing.devca import DevCA
 from tests.support.waiting import wait_for
 from tests.support.world import World

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from axis.config import Config, mask_url
-from axis.errors import ConfigError
+from axis.core.errors import ConfigError
 
 
 def test_defaults_point_at_local_services() -> None:

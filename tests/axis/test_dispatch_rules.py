@@ -11,11 +11,11 @@ import uuid
 
 import pytest
 
-from axis import webhooks
-from axis.dispatch import Ack, Outcome, ack_policy
-from axis.dispatch.retries import plan_failure
-from axis.notice import BadNotice, Notice
-from axis.worker import PeriodicWorker, backoff
+from axis.core import webhooks
+from axis.workers.dispatch import Ack, Outcome, ack_policy
+from axis.workers.dispatch.retries import plan_failure
+from axis.workers.notice import BadNotice, Notice
+from axis.workers.worker import PeriodicWorker, backoff
 
 # ---------------------------------------------------------------- ack policy
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from axis.filenames import attachment_file_name, clean, fit
+from axis.client.filenames import attachment_file_name, clean, fit
 from tests.axis.test_cli import axis
 from tests.support.world import World
 

@@ -20,9 +20,9 @@ from multidict import CIMultiDict
 
 import edoc
 import signing
-from axis import users
-from axis.bodies import FORM_LIMIT
+from axis.adapters.bodies import FORM_LIMIT
 from axis.config import Config
+from axis.core import users
 from tests.axis.test_pages import _as_replacement
 from tests.axis.test_vdxp import KEY, enroll
 from tests.axis.vdxp_sdk import Sdk

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from axis import ledger
-from axis.ids import uuid7
-from axis.ledger.rules import is_overdue, transition_error
+from axis.core import ledger
+from axis.core.ids import uuid7
+from axis.core.ledger.rules import is_overdue, transition_error
 from tests.support.world import World
 
 G22, H41, H29, X99 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H29", "000.00.00.X99"

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import signing
-from axis import agencies
 from axis.app import create_app
+from axis.core import agencies
 from axis.server import tls_context
 from tests.support.waiting import wait_for
 from tests.support.world import World, WorldAgency

@@ -15,9 +15,9 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 import pytest
 
-from axis import ledger, users
 from axis.config import Config
-from axis.ids import uuid7
+from axis.core import ledger, users
+from axis.core.ids import uuid7
 from storage.blobs_fs import FilesystemBlobStore
 from tests.axis.test_vdxp import KEY, enroll
 from tests.axis.vdxp_sdk import Sdk

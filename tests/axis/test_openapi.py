@@ -38,10 +38,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 import edoc
+from axis.adapters.openapi import ERROR_EXAMPLES, document, error_examples
 from axis.app import create_app
-from axis.audit import AuditNotCovered
 from axis.config import Config
-from axis.openapi import ERROR_EXAMPLES, document, error_examples
+from axis.core.audit import AuditNotCovered
 from tests.support.waiting import wait_for
 from tests.support.world import World, WorldAgency, letter_package
 

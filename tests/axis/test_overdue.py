@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from axis.overdue import OverdueWatch
+from axis.workers.overdue import OverdueWatch
 from tests.support.waiting import wait_for
 from tests.support.world import World
 
@@ -45,7 +45,7 @@ async def test_an_unacknowledged_delivery_becomes_overdue_and_is_reported_once(
     assert items[0]["overdue"] is True
 
     # The watch reports each overdue delivery once (a log event and the metric).
-    from axis.api import HUB
+    from axis.adapters.api import HUB
 
     hub = client.server.app[HUB]
     with caplog.at_level(logging.WARNING, logger="axis.overdue"):

@@ -15,8 +15,8 @@ import asyncpg
 import pytest
 
 import edoc
-from axis import users
-from axis.pages.render import vn_time
+from axis.adapters.pages.render import vn_time
+from axis.core import users
 from tests.support.waiting import wait_for
 from tests.support.world import World, WorldAgency, letter_package
 

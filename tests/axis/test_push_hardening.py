@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from axis.dispatch import Pusher, push_headers
-from axis.dispatch.push import _PublicOnlyResolver
+from axis.workers.dispatch import Pusher, push_headers
+from axis.workers.dispatch.push import _PublicOnlyResolver
 from tests.axis.test_cli import axis
 from tests.support.waiting import wait_for
 from tests.support.webhook import Webhook
@@ -279,7 +279,7 @@ async def test_a_malformed_notice_is_dropped_with_one_log_line_and_the_queue_mov
 ) -> None:
     import aio_pika
 
-    from axis.topology import Names, declare_agency_queue
+    from axis.workers.topology import Names, declare_agency_queue
 
     caplog.set_level(logging.INFO, logger="axis.dispatch")
     g22 = await world.register(db, "000.00.00.G22")

@@ -12,9 +12,9 @@ import asyncpg
 import pytest
 
 import edoc
-from axis import users
-from axis.secrets import SecretBox
-from axis.vdxp import registry
+from axis.adapters.vdxp import registry
+from axis.core import users
+from axis.core.secrets import SecretBox
 from tests.axis.test_pages import PASSWORD, _logged_in
 from tests.axis.test_vdxp import KEY
 from tests.axis.vdxp_sdk import Sdk

@@ -9,9 +9,9 @@ import datetime as dt
 
 import asyncpg
 
-from axis.agencies import Agency
+from axis.core.agencies import Agency
 from axis.hub import TokenCache
-from axis.notify import APPLICATION_NAME
+from axis.workers.notify import APPLICATION_NAME
 from tests.support.waiting import wait_for
 from tests.support.world import World
 

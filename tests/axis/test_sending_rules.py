@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from axis import agencies
+from axis.core import agencies
 from tests.support.waiting import wait_for
 from tests.support.world import World, letter_package
 

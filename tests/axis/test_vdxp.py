@@ -13,10 +13,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 import edoc
-from axis import agencies
+from axis.adapters.vdxp import registry
 from axis.config import Config
-from axis.secrets import SecretBox
-from axis.vdxp import registry
+from axis.core import agencies
+from axis.core.secrets import SecretBox
 from tests.axis.vdxp_sdk import Sdk
 from tests.support.waiting import wait_for
 from tests.support.world import World, WorldAgency, letter_package
@@ -349,7 +349,7 @@ async def test_fail_is_recorded_and_shown_to_the_sender(client_for, vdxp_config,
 def test_unpadded_hash_file_and_timestamp_are_the_sdk_forms() -> None:
     from datetime import datetime
 
-    from axis.vdxp import protocol
+    from axis.adapters.vdxp import protocol
 
     data = b"x" * 10
     digest = hashlib.sha256(data).digest()

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import edoc
-from axis.client_vdxp import VdxpClient
+from axis.adapters.vdxp import protocol
+from axis.client.vdxp import VdxpClient
 from axis.config import Config
-from axis.vdxp import protocol
 from tests.axis.test_vdxp import KEY
 from tests.support.waiting import wait_for
 from tests.support.world import letter_package
@@ -189,7 +189,7 @@ async def test_set_hub_marks_the_systems_that_may_register_units_and_shows_in_sh
         return json.loads(show)["vdxp_hub"], row["vdxp_hub"]
 
     assert await shown() == (False, False)
-    from axis.client_vdxp import VdxpError
+    from axis.client.vdxp import VdxpError
 
     with pytest.raises(VdxpError, match="khong phai he thong hub"):
         await asyncio.to_thread(register)

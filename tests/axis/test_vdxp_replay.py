@@ -17,12 +17,12 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-from axis import agencies
+from axis.adapters.vdxp import protocol, registry
 from axis.app import create_app
 from axis.config import Config
+from axis.core import agencies
 from axis.logs import quiet_bad_requests
 from axis.server import tls_context
-from axis.vdxp import protocol, registry
 from tests.axis.test_mtls import client_context, server_certificate
 from tests.axis.test_vdxp import KEY, enroll, unsigned, waiting
 from tests.axis.vdxp_sdk import Sdk
@@ -187,7 +187,7 @@ async def test_a_signed_hash_file_in_either_hex_form_with_or_without_the_trailer
 
 
 def test_our_python_client_sends_hash_file_among_the_signed_headers() -> None:
-    from axis.client_vdxp import VdxpClient
+    from axis.client.vdxp import VdxpClient
 
     client = VdxpClient("http://axis.example/vdxp", "000.00.00.G22", "s3cret")
     package = b"<edXMLEnvelope/>"

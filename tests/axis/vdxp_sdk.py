@@ -1,6 +1,6 @@
 """A test double of the Java SDK's wire behaviour, written from docs/VDXP.md: one header map
 per service object, a timestamp fixed at creation, parameters that leak into later calls, and the
-signed JSON of the XroadVnpt-* headers. Not a client to copy: axis.client_vdxp is that."""
+signed JSON of the XroadVnpt-* headers. Not a client to copy: axis.client.vdxp is that."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from axis import users
+from axis.core import users
 
 # The hub's fixtures (a database of the test's own, a development CA, agencies, a running axis).
 from tests.axis.conftest import (  # noqa: F401

@@ -141,7 +141,7 @@ async def test_sign_in_refuses_a_wrong_password_then_locks(cabinet: Cabinet) -> 
 async def test_a_clerk_cannot_sign_in_to_the_cabinet_nor_a_cabinet_person_to_the_clerk_pages(
     cabinet: Cabinet, db: asyncpg.Connection
 ) -> None:
-    from axis import users
+    from axis.core import users
 
     await users.add(db, organ_id=GOV_OFFICE, login="vanthu", password=PASSWORD, role="clerk")
     answer = await cabinet.client.post(
@@ -158,7 +158,7 @@ async def test_a_clerk_cannot_sign_in_to_the_cabinet_nor_a_cabinet_person_to_the
 async def test_an_agency_token_is_refused_on_the_cabinet_api(
     cabinet: Cabinet, db: asyncpg.Connection
 ) -> None:
-    from axis import agencies
+    from axis.core import agencies
 
     _, token = await agencies.add(db, organ_id="000.00.00.G01", name="Bộ Tài chính")
     answer = await cabinet.client.get(

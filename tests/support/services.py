@@ -13,7 +13,7 @@ import aio_pika
 import asyncpg
 
 from axis.config import Config
-from axis.topology import Names
+from axis.workers.topology import Names
 from storage.db import with_database
 
 BASE_DATABASE_URL = os.environ.get(

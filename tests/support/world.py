@@ -12,7 +12,7 @@ import asyncpg
 
 import edoc
 import signing
-from axis import agencies
+from axis.core import agencies
 from signing.devca import DevCA, IssuedCertificate
 
 

@@ -1,0 +1,270 @@
+"""Delivery of letters and statuses: the inbox, the lists, fetching what an agency may see,
+acknowledgement (with status 01 back to the sender), and a letter's trace.
+
+Services only: they return the ledger's typed records and raise domain errors; /v1, the pages and
+/vdxp turn them into their own formats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import asyncpg
+
+from axis.core import ledger, statuses
+from axis.core.agencies import Agency
+from axis.core.errors import BadRequest, NotFound, StoredBytesLost, Unauthorized
+from axis.core.ids import parse_id
+from axis.hub import Hub
+
+log = logging.getLogger("axis.delivery")
+
+MAX_WAIT = 60.0
+MAX_LIMIT = 500
+#: How many rows one read of an unbounded list takes at a time (it pages on by cursor).
+PAGE = 500
+
+__all__ = ["MAX_LIMIT", "MAX_WAIT", "parse_id"]
+
+
+async def inbox(
+    hub: Hub, agency: Agency, *, wait: float = 0.0, limit: int = 100
+) -> list[ledger.DeliveryItem]:
+    """Deliveries available to `agency`, oldest first; with `wait`, returns as soon as one arrives."""
+    if not 0 <= wait <= MAX_WAIT:
+        raise BadRequest(f"wait must be between 0 and {MAX_WAIT:g} seconds", where="wait")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", where="limit")
+    event = hub.inbox.register(agency.organ_id)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        woken = False
+        while True:
+            event.clear()
+            async with hub.db.connection() as conn:
+                if woken:
+                    # The agency may have been disabled or its token rotated while this call waited.
+                    await _still_authorized(conn, agency)
+                items = await ledger.inbox(conn, [agency.organ_id], limit=limit)
+            remaining = deadline - loop.time()
+            if items or remaining <= 0:
+                return items
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
+            woken = True
+    finally:
+        hub.inbox.unregister(agency.organ_id, event)
+
+
+async def received(
+    hub: Hub,
+    organ_ids: list[str],
+    *,
+    kind: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[ledger.DeliveryItem]:
+    """Every delivery of `kind` available to any of `organ_ids`, received by the axis between
+    `since` and `until`, oldest first: filtered in SQL and read page by page, so none is hidden
+    behind others of another kind or date."""
+    items: list[ledger.DeliveryItem] = []
+    async with hub.db.connection() as conn:
+        while True:
+            page = await ledger.inbox(
+                conn,
+                organ_ids,
+                kind=kind,
+                since=since,
+                until=until,
+                after_seq=items[-1].seq if items else 0,
+                limit=PAGE,
+            )
+            items += page
+            if len(page) < PAGE:
+                return items
+
+
+async def count_received(
+    hub: Hub,
+    organ_ids: list[str],
+    *,
+    kind: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    async with hub.db.connection() as conn:
+        return await ledger.count_inbox(conn, organ_ids, kind=kind, since=since, until=until)
+
+
+async def _still_authorized(conn: asyncpg.Connection, agency: Agency) -> None:
+    row = await conn.fetchrow(
+        "SELECT active, token_hash FROM agencies WHERE organ_id = $1", agency.organ_id
+    )
+    if row is None or row["token_hash"] != agency.token_hash:
+        raise Unauthorized("the API token is not valid", where="Authorization")
+    if not row["active"]:
+        raise Unauthorized(f"agency {agency.organ_id} is disabled", where="Authorization")
+
+
+STATES = ("queued", "available", "acknowledged", "failed", "overdue")
+
+
+async def deliveries(
+    hub: Hub, agency: Agency, *, state: str | None, role: str, limit: int
+) -> list[ledger.DeliveryItem]:
+    """Deliveries of the letters `agency` sent (role=sent) or received (role=received), by state."""
+    if state is not None and state not in STATES:
+        raise BadRequest(f"state must be one of {', '.join(STATES)}", where="state")
+    if role not in ("sent", "received"):
+        raise BadRequest("role must be sent or received", where="role")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", where="limit")
+    async with hub.db.connection() as conn:
+        return await ledger.deliveries(
+            conn,
+            agency.organ_id,
+            role=role,
+            state=state,
+            limit=limit,
+            overdue_after=hub.config.ack_overdue_seconds,
+        )
+
+
+async def visible(
+    conn: asyncpg.Connection, agency: Agency, document_id: str
+) -> ledger.StoredDocument:
+    doc = await ledger.visible_document(conn, agency.organ_id, parse_id(document_id, "document"))
+    if doc is None:
+        raise NotFound(
+            f"no document {document_id} addressed to or sent by {agency.organ_id}", where="document"
+        )
+    return doc
+
+
+async def document_for(hub: Hub, agency: Agency, document_id: str) -> ledger.StoredDocument:
+    """The document, if `agency` sent it or is one of its recipients; NotFound otherwise (no leak)."""
+    async with hub.db.connection() as conn:
+        return await visible(conn, agency, document_id)
+
+
+def _storable_text(value: str) -> bool:
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+async def attachment_for(
+    hub: Hub, agency: Agency, document_id: str, ref: str
+) -> ledger.StoredAttachment:
+    """An attachment (by position or ContentId) of a document `agency` may see."""
+    async with hub.db.connection() as conn:
+        doc = await visible(conn, agency, document_id)
+        # PostgreSQL text holds neither NUL nor lone surrogates: no stored ContentId can match.
+        found = await ledger.attachment(conn, doc.id, ref) if _storable_text(ref) else None
+    if found is None:
+        raise NotFound(f"document {document_id} has no attachment {ref!r}", where="attachment")
+    return found
+
+
+async def trace(hub: Hub, agency: Agency, document_id: str) -> ledger.Trace:
+    """A letter's life as `agency` may see it (ledger.trace)."""
+    async with hub.db.connection() as conn:
+        doc = await visible(conn, agency, document_id)
+        return await ledger.trace(conn, doc, agency.organ_id)
+
+
+# ---------------------------------------------------------------- stored bytes
+
+
+async def open_bytes(hub: Hub, sha256: str) -> tuple[bytes, AsyncIterator[bytes]]:
+    """The first chunk of stored bytes and the rest: the first is read before anything is
+    answered, so bytes that cannot be read are StoredBytesLost, not a broken answer."""
+    chunks = hub.blobs.open(sha256).__aiter__()
+    from storage.blobs import BlobError
+
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        first = b""
+    except BlobError as exc:
+        log.error("event=blob_unreadable sha256=%s error=%r", sha256, exc)
+        raise StoredBytesLost(
+            f"the stored bytes are unreadable ({exc.code}); the operators are alerted"
+        ) from None
+    return first, chunks
+
+
+async def read_bytes(hub: Hub, sha256: str) -> bytes:
+    """All the stored bytes at once (VDXP answers them in one body)."""
+    from storage.blobs import BlobError
+
+    first, rest = await open_bytes(hub, sha256)
+    try:
+        return first + b"".join([chunk async for chunk in rest])
+    except BlobError as exc:
+        log.error("event=blob_unreadable sha256=%s error=%r", sha256, exc)
+        raise StoredBytesLost(
+            f"the stored bytes are unreadable ({exc.code}); the operators are alerted"
+        ) from None
+
+
+# ---------------------------------------------------------------- transitions
+
+
+async def make_available(hub: Hub, delivery_id: uuid.UUID) -> bool:
+    """A pull delivery reached its agency's queue: it shows in the inbox. Idempotent."""
+    async with hub.db.connection() as conn:
+        return await ledger.make_available(conn, delivery_id) is not None
+
+
+async def acknowledge(hub: Hub, agency: Agency, delivery_id: str) -> ledger.Acknowledged:
+    """The recipient has the document: recorded once, and for a letter status 01 (arrived) goes
+    to its sender. One pool connection for the whole acknowledgement."""
+    did = parse_id(delivery_id, "delivery")
+    async with hub.db.connection() as conn:
+        item = await ledger.delivery(conn, did, recipient=agency.organ_id)
+        if item is None:
+            raise NotFound(f"no delivery {delivery_id} for {agency.organ_id}", where="delivery")
+        now = await _acknowledge(conn, hub, item, via="api")
+    return ledger.Acknowledged(now or item, already_acknowledged=now is None)
+
+
+async def acknowledge_push(hub: Hub, delivery_id: uuid.UUID) -> bool:
+    """A push went through: the delivery is delivered and acknowledged at once (status 01 for a
+    letter), on one pool connection. False when another process recorded it first."""
+    async with hub.db.connection() as conn:
+        item = await ledger.delivery(conn, delivery_id)
+        if item is None:
+            return False
+        return await _acknowledge(conn, hub, item, via="push") is not None
+
+
+async def _acknowledge(
+    conn: asyncpg.Connection, hub: Hub, item: ledger.DeliveryItem, *, via: str
+) -> ledger.DeliveryItem | None:
+    made = None
+    if item.kind == "letter" and item.state != "acknowledged":
+        # Built and sealed before the transaction, so no row is locked while the axis signs.
+        made = await statuses.seal_arrived(hub, item)
+    async with conn.transaction():
+        now = await ledger.acknowledge(conn, item.delivery_id, via=via)
+        if now is not None and made is not None:
+            await statuses.arrived(conn, hub, now, made)
+    return now
+
+
+async def report_failed(
+    hub: Hub, agency: Agency, delivery_id: uuid.UUID, description: str | None
+) -> bool:
+    """The recipient could not take the document (VDXP updateStatus fail)."""
+    async with hub.db.connection() as conn, conn.transaction():
+        return await ledger.refused_by_recipient(conn, delivery_id, agency.organ_id, description)

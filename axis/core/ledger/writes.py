@@ -1,0 +1,364 @@
+"""Every write to a letter's tables: documents, document_attachments, document_links, deliveries,
+outbox, and the audit entry of each transition, in the caller's transaction.
+
+Each function takes the caller's connection and writes nothing else, so a service composes several
+steps (accept a letter; acknowledge and answer with status 01) in one transaction. No other module
+writes these tables."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from axis import metrics
+from axis.core import repo
+from axis.core.ledger import reads, rules
+from axis.core.ledger.records import DeliveryItem, NewDelivery, StoredDocument
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    content_id: str
+    name: str
+    content_type: str
+    description: str | None
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class NewLetter:
+    id: uuid.UUID
+    sender: str
+    edxml_document_id: str
+    business_type: int
+    stored_sha256: str  # the bytes kept (sealed by the axis for an unsigned legacy letter)
+    received_sha256: str  # the bytes as received: what de-duplication compares
+    size: int
+    code_number: str | None
+    code_notation: str | None
+    subject: str | None
+    type_name: str | None
+    promulgation_date: date | None
+    due_date: date | None
+    signature: str
+    signer_fingerprint: str | None
+    summary: dict[str, Any]
+    acceptance: dict[str, Any]
+    received_at: datetime
+    links: list[tuple[uuid.UUID, str]]
+    attachments: list[NewAttachment]
+    deliveries: list[NewDelivery]
+    audit: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewStatus:
+    id: uuid.UUID
+    sender: str
+    letter: StoredDocument
+    code: str
+    stored_sha256: str
+    size: int
+    signature: str  # "xmldsig", "legacy" or "axis" (made and sealed by the axis)
+    signer_fingerprint: str | None
+    summary: dict[str, Any]
+    acceptance: dict[str, Any] | None  # None for a status nobody posted (01 by the axis)
+    received_sha256: str | None
+    deliveries: list[NewDelivery]
+    audit: dict[str, Any]
+    #: The delivery the status is about, when one recipient's line changes with it.
+    audit_delivery_id: uuid.UUID | None = None
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+async def insert_letter(conn: asyncpg.Connection, letter: NewLetter) -> None:
+    """A letter, its links, attachments, one delivery and outbox row per recipient, and 'accepted'.
+    A concurrent identical letter raises asyncpg.UniqueViolationError (documents_letter_identity)."""
+    await conn.execute(
+        """INSERT INTO documents (id, kind, sender, edxml_document_id, business_type, content_sha256, size,
+               code_number, code_notation, subject, type_name, promulgation_date, due_date, signature,
+               signer_fingerprint, summary, receipt, received_at, received_sha256, responds_to)
+           VALUES ($1, 'letter', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb,
+                   $16::jsonb, $17, $18, $19)""",
+        letter.id,
+        letter.sender,
+        letter.edxml_document_id,
+        letter.business_type,
+        letter.stored_sha256,
+        letter.size,
+        letter.code_number,
+        letter.code_notation,
+        letter.subject,
+        letter.type_name,
+        letter.promulgation_date,
+        letter.due_date,
+        letter.signature,
+        letter.signer_fingerprint,
+        _dumps(letter.summary),
+        _dumps(letter.acceptance),
+        letter.received_at,
+        letter.received_sha256,
+        letter.links[0][0] if letter.links else None,
+    )
+    if letter.links:
+        await conn.executemany(
+            "INSERT INTO document_links (from_document, to_document, kind) VALUES ($1, $2, $3)",
+            [(letter.id, target, kind) for target, kind in letter.links],
+        )
+    if letter.attachments:
+        await conn.executemany(
+            """INSERT INTO document_attachments
+                   (document_id, position, content_id, name, content_type, description, size, sha256)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            [
+                (
+                    letter.id,
+                    i,
+                    a.content_id,
+                    a.name,
+                    a.content_type,
+                    a.description,
+                    a.size,
+                    a.sha256,
+                )
+                for i, a in enumerate(letter.attachments, start=1)
+            ],
+        )
+    await _insert_deliveries(conn, letter.id, letter.deliveries)
+    await repo.audit(
+        conn, "accepted", organ_id=letter.sender, document_id=letter.id, details=letter.audit
+    )
+
+
+async def insert_status(conn: asyncpg.Connection, status: NewStatus) -> None:
+    """A status about a letter, its deliveries and outbox rows, and its 'status' audit entry
+    (recorded against the letter, so the letter's proof shows it)."""
+    await conn.execute(
+        """INSERT INTO documents (id, kind, sender, edxml_document_id, business_type, status_code, content_sha256,
+               size, subject, signature, signer_fingerprint, responds_to, summary, receipt, received_sha256)
+           VALUES ($1, 'status', $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13)""",
+        status.id,
+        status.sender,
+        status.letter.edxml_document_id,
+        status.code,
+        status.stored_sha256,
+        status.size,
+        status.letter.subject,
+        status.signature,
+        status.signer_fingerprint,
+        status.letter.id,
+        _dumps(status.summary),
+        _dumps(status.acceptance) if status.acceptance is not None else None,
+        status.received_sha256,
+    )
+    await _insert_deliveries(conn, status.id, status.deliveries)
+    await repo.audit(
+        conn,
+        "status",
+        organ_id=status.sender,
+        document_id=status.letter.id,
+        delivery_id=status.audit_delivery_id,
+        details=status.audit,
+    )
+
+
+async def _insert_deliveries(
+    conn: asyncpg.Connection, document_id: uuid.UUID, deliveries: Sequence[NewDelivery]
+) -> None:
+    """One delivery and one outbox row per recipient; the relays wake at commit."""
+    if not deliveries:
+        return
+    await conn.executemany(
+        "INSERT INTO deliveries (id, document_id, recipient) VALUES ($1, $2, $3)",
+        [(d.delivery_id, document_id, d.recipient) for d in deliveries],
+    )
+    await conn.executemany(
+        "INSERT INTO outbox (delivery_id, routing_key) VALUES ($1, $2)",
+        [(d.delivery_id, d.recipient) for d in deliveries],
+    )
+    await conn.execute("SELECT pg_notify($1, '')", repo.OUTBOX_CHANNEL)
+
+
+async def set_business_status(conn: asyncpg.Connection, delivery_id: uuid.UUID, code: str) -> None:
+    """A recipient's latest status on its delivery (the status's own audit entry says who)."""
+    await conn.execute(
+        "UPDATE deliveries SET business_status = $2, business_status_at = now() WHERE id = $1",
+        delivery_id,
+        code,
+    )
+
+
+# ---------------------------------------------------------------- delivery transitions
+
+
+async def make_available(conn: asyncpg.Connection, delivery_id: uuid.UUID) -> str | None:
+    """queued → available: a pull delivery shows in its recipient's inbox, audited 'delivered'.
+    Returns the recipient, or None when it was not queued (idempotent). One statement: the change,
+    its audit entry and the wake-ups (inbox waiters, the audit chainer) commit together."""
+    recipient: str | None = await conn.fetchval(
+        """WITH d AS (UPDATE deliveries SET state = 'available', available_at = now()
+                       WHERE id = $1 AND state = 'queued' RETURNING id, recipient, document_id),
+                a AS (INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
+                      SELECT 'delivered', recipient, document_id, id, '{"via": "inbox"}'::jsonb FROM d)
+           SELECT d.recipient, pg_notify($2, d.recipient), pg_notify($3, '') FROM d""",
+        delivery_id,
+        repo.INBOX_CHANNEL,
+        repo.AUDIT_CHANNEL,
+    )
+    if recipient is not None:
+        metrics.STAGE.labels("available").inc()
+    return recipient
+
+
+async def acknowledge(
+    conn: asyncpg.Connection, delivery_id: uuid.UUID, *, via: str
+) -> DeliveryItem | None:
+    """→ acknowledged, once, in the caller's transaction: audited 'acknowledged' (and 'delivered'
+    first for a push, whose delivery is its acknowledgement). A letter's delivery gets business
+    status 01 unless the recipient already reported one. Returns the delivery as it now stands, or
+    None when there was nothing to do (unknown, or acknowledged already)."""
+    locked = await reads.delivery(conn, delivery_id, lock=True)
+    if locked is None or locked.state == "acknowledged":
+        return None
+    await conn.execute(
+        """UPDATE deliveries SET state = 'acknowledged', acknowledged_at = now(), last_error = NULL,
+                  business_status = COALESCE(business_status, CASE WHEN $2 THEN '01' END),
+                  business_status_at = CASE WHEN business_status IS NULL AND $2 THEN now() ELSE business_status_at END
+            WHERE id = $1""",
+        delivery_id,
+        locked.kind == "letter",
+    )
+    if via == "push":
+        await repo.audit(
+            conn,
+            "delivered",
+            organ_id=locked.recipient,
+            document_id=locked.document_id,
+            delivery_id=delivery_id,
+            details={"via": "webhook"},
+        )
+    await repo.audit(
+        conn,
+        "acknowledged",
+        organ_id=locked.recipient,
+        document_id=locked.document_id,
+        delivery_id=delivery_id,
+        details={"via": via},
+    )
+    metrics.STAGE.labels("acknowledged").inc()
+    return await reads.delivery(conn, delivery_id)
+
+
+async def schedule_retry(
+    conn: asyncpg.Connection,
+    item_id: uuid.UUID,
+    document_id: uuid.UUID,
+    recipient: str,
+    *,
+    attempts: int,
+    error: str,
+    next_attempt_at: datetime,
+) -> None:
+    """A push attempt failed and another will follow: the attempt, its error, when the next is due,
+    and a 'retry_scheduled' audit entry."""
+    await conn.execute(
+        """UPDATE deliveries SET attempts = $2, last_error = $3, next_attempt_at = $4,
+                  push_failing_since = COALESCE(push_failing_since, now())
+            WHERE id = $1""",
+        item_id,
+        attempts,
+        error,
+        next_attempt_at,
+    )
+    await repo.audit(
+        conn,
+        "retry_scheduled",
+        organ_id=recipient,
+        document_id=document_id,
+        delivery_id=item_id,
+        details={"attempts": attempts, "next_attempt_at": next_attempt_at.isoformat()},
+    )
+
+
+async def dead_letter(
+    conn: asyncpg.Connection,
+    item_id: uuid.UUID,
+    document_id: uuid.UUID,
+    recipient: str,
+    *,
+    attempts: int,
+    error: str,
+) -> None:
+    """The last push attempt failed: the delivery is given up on (failed), audited 'delivery_failed'."""
+    await conn.execute(
+        """UPDATE deliveries SET state = 'failed', attempts = $2, last_error = $3, failed_at = now(),
+                  next_attempt_at = NULL, push_failing_since = COALESCE(push_failing_since, now())
+            WHERE id = $1""",
+        item_id,
+        attempts,
+        error,
+    )
+    await repo.audit(
+        conn,
+        "delivery_failed",
+        organ_id=recipient,
+        document_id=document_id,
+        delivery_id=item_id,
+        details={"attempts": attempts, "error": error},
+    )
+
+
+async def refused_by_recipient(
+    conn: asyncpg.Connection, delivery_id: uuid.UUID, recipient: str, description: str | None
+) -> bool:
+    """The recipient reports it could not take the package (VDXP updateStatus fail): the delivery
+    leaves its list as failed with the reason, which its sender sees. False if not waiting."""
+    reason = "recipient reported fail via VDXP" + (f": {description}" if description else "")
+    document_id = await conn.fetchval(
+        """UPDATE deliveries SET state = 'failed', failed_at = now(), last_error = $3
+            WHERE id = $1 AND recipient = $2 AND state IN ('queued', 'available') RETURNING document_id""",
+        delivery_id,
+        recipient,
+        reason,
+    )
+    if document_id is None:
+        return False
+    await repo.audit(
+        conn,
+        "delivery_failed",
+        organ_id=recipient,
+        document_id=document_id,
+        delivery_id=delivery_id,
+        details={"via": "vdxp", "reported_by": "recipient", "description": description},
+    )
+    return True
+
+
+async def mark_overdue(conn: asyncpg.Connection, threshold: float) -> list[asyncpg.Record]:
+    """Deliveries newly overdue (rules.overdue_condition) are marked once, each with an 'overdue'
+    audit entry in the same statement; returns them (id, recipient, document_id, sender, due_date)."""
+    # The interpolated text is our own constant condition; the threshold is bound as $1.
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"""WITH m AS (UPDATE deliveries d SET overdue_logged_at = now()
+                         FROM documents doc
+                        WHERE doc.id = d.document_id AND d.overdue_logged_at IS NULL
+                          AND {rules.overdue_condition("$1")}
+                    RETURNING d.id, d.recipient, doc.id AS document_id, doc.sender, doc.due_date),
+                 a AS (INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
+                       SELECT 'overdue', recipient, document_id, id,
+                              jsonb_build_object('due_date', due_date) FROM m)
+            SELECT m.*, pg_notify($2, '') FROM m""",
+        threshold,
+        repo.AUDIT_CHANNEL,
+    )
+    return rows
