@@ -18,7 +18,7 @@ import jinja2
 from aiohttp import web
 
 from axis.adapters import pages as axis_pages
-from axis.adapters.api import HUB, _stream_blob
+from axis.adapters.api import HUB, stream_blob
 from axis.adapters.pages import auth as page_auth
 from axis.adapters.pages import render as page_render
 from axis.adapters.pages import views as page_views
@@ -69,18 +69,12 @@ __all__ = [
     "emit",
     "fail",
     "new_id",
+    "stream_blob",
 ]
 
 
 def hub_of(app: web.Application) -> Hub:
     return app[HUB]
-
-
-async def stream_blob(
-    request: web.Request, sha256: str, size: int, content_type: str, **headers: str
-) -> web.StreamResponse:
-    """Stream stored bytes to the client chunk by chunk (a missing blob is still a clean error)."""
-    return await _stream_blob(request, sha256, size, content_type, **headers)
 
 
 async def declare_exchange(channel: Any, hub: Hub) -> Any:

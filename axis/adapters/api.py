@@ -278,10 +278,11 @@ async def send_document(request: web.Request) -> web.Response:
     return web.json_response(accepted.stored_form(), status=202, headers=headers)
 
 
-async def _stream_blob(
+async def stream_blob(
     request: web.Request, sha256: str, size: int, content_type: str, **headers: str
 ) -> web.StreamResponse:
-    # The first chunk is read before the status goes out, so a missing blob is still a clean error.
+    """Stream a stored blob as the answer (every door's downloads use this). The first chunk is
+    read before the status goes out, so a missing blob is still a clean error."""
     first, chunks = await delivery.open_bytes(request.app[HUB], sha256)
     response = web.StreamResponse(
         headers={"Content-Type": content_type, "Content-Length": str(size), **headers}
@@ -297,7 +298,7 @@ async def _stream_blob(
 async def get_document(request: web.Request) -> web.StreamResponse:
     agency = await caller(request)
     doc = await delivery.document_for(request.app[HUB], agency, request.match_info["id"])
-    return await _stream_blob(
+    return await stream_blob(
         request,
         doc.content_sha256,
         doc.size,
@@ -318,7 +319,7 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
     from urllib.parse import quote
 
     disposition = f"attachment; filename*=UTF-8''{quote(found.name)}"
-    return await _stream_blob(
+    return await stream_blob(
         request,
         found.sha256,
         found.size,

@@ -12,7 +12,7 @@ import jinja2
 from aiohttp import web
 
 import edoc
-from axis.adapters.api import HUB
+from axis.adapters.api import HUB, stream_blob
 from axis.adapters.bodies import UnsupportedEncoding
 from axis.adapters.pages import queries
 from axis.adapters.pages.auth import (
@@ -523,22 +523,17 @@ async def edxml(request: web.Request) -> web.StreamResponse:
 async def _stream(
     request: web.Request, sha256: str, size: int, content_type: str, disposition: str
 ) -> web.StreamResponse:
-    first, chunks = await delivery.open_bytes(hub_of(request), sha256)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": content_type,
-            "Content-Length": str(size),
+    return await stream_blob(
+        request,
+        sha256,
+        size,
+        content_type,
+        **{
             "Content-Disposition": disposition,
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "no-store",
-        }
+        },
     )
-    await response.prepare(request)
-    await response.write(first)
-    async for chunk in chunks:
-        await response.write(chunk)
-    await response.write_eof()
-    return response
 
 
 # ---------------------------------------------------------------- actions
