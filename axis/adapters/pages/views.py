@@ -14,7 +14,6 @@ from aiohttp import web
 import edoc
 from axis.adapters.api import HUB, stream_blob
 from axis.adapters.bodies import UnsupportedEncoding
-from axis.adapters.pages import queries
 from axis.adapters.pages.auth import (
     CLERK,
     CSRF_FIELD,
@@ -44,6 +43,7 @@ from axis.core.errors import (
     Unprocessable,
 )
 from axis.core.ids import parse_id
+from axis.core.ledger import lists
 from axis.core.ledger.rules import is_overdue
 from axis.hub import Hub
 
@@ -250,7 +250,7 @@ def _date(value: str | None, label: str, problems: list[str]) -> dt.date | None:
         return None
 
 
-def _search(request: web.Request) -> tuple[queries.Search, list[str]]:
+def _search(request: web.Request) -> tuple[lists.Search, list[str]]:
     q = request.query
     problems: list[str] = []
 
@@ -258,7 +258,7 @@ def _search(request: web.Request) -> tuple[queries.Search, list[str]]:
         value = q.get(name, "").strip()
         return value[:200] or None
 
-    search = queries.Search(
+    search = lists.Search(
         number=text("number"),
         notation=text("notation"),
         subject=text("subject"),
@@ -275,7 +275,7 @@ async def received(request: web.Request) -> web.StreamResponse:
     search, problems = _search(request)
     threshold = hub.config.ack_overdue_seconds
     async with hub.db.connection() as conn:
-        rows = await queries.received(conn, clerk.user.organ_id, search)
+        rows = await lists.received(conn, clerk.user.organ_id, search)
     letters = [{"row": r, "overdue": _overdue(r, threshold), "code": _code(r)} for r in rows]
     return render(
         request,
@@ -285,7 +285,7 @@ async def received(request: web.Request) -> web.StreamResponse:
         search=search,
         query=request.query,
         problems=problems,
-        limit=queries.LIMIT,
+        limit=lists.LIMIT,
     )
 
 
@@ -295,8 +295,8 @@ async def sent(request: web.Request) -> web.StreamResponse:
     search, problems = _search(request)
     threshold = hub.config.ack_overdue_seconds
     async with hub.db.connection() as conn:
-        rows = await queries.sent(conn, clerk.user.organ_id, search)
-        lines = await queries.recipients_of(conn, [r["id"] for r in rows])
+        rows = await lists.sent(conn, clerk.user.organ_id, search)
+        lines = await lists.recipients_of(conn, [r["id"] for r in rows])
     per_letter: dict[Any, list[dict[str, Any]]] = {}
     for line in lines:
         per_letter.setdefault(line["document_id"], []).append(
@@ -319,7 +319,7 @@ async def sent(request: web.Request) -> web.StreamResponse:
         search=search,
         query=request.query,
         problems=problems,
-        limit=queries.LIMIT,
+        limit=lists.LIMIT,
     )
 
 

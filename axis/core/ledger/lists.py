@@ -1,4 +1,5 @@
-"""The pages' own SQL: the lists of letters an agency received and sent, with search; values bound."""
+"""The ledger's searchable lists of the letters an agency received and sent (the clerks' pages show
+them); values always bound."""
 
 from __future__ import annotations
 
