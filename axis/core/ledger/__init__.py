@@ -3,8 +3,9 @@ deliveries, outbox) and of the audit entries of their transitions.
 
 Every function takes the caller's connection, so a service composes several steps in one
 transaction. `writes` holds every INSERT and UPDATE, `reads` the queries (and the one rule for
-"may this agency see this document"), `lists` the searchable lists of letters received and sent, `rules` what needs no database (overdue, status order, who
-sees a push's error), `records` the typed results."""
+"may this agency see this document"), `lists` the searchable lists of letters received and sent,
+`rules` what needs no database (overdue, status order, who sees a push's error), `records` the
+typed results."""
 
 from axis.core.ledger.reads import (
     attachment,
