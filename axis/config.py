@@ -54,8 +54,8 @@ DEFAULTS: dict[str, str] = {
 
 #: Every variable the service reads; docker/compose.yaml is checked against this list.
 KNOWN_VARIABLES = frozenset(DEFAULTS)
-#: Read by the client commands (axis send, inbox, fetch), not by the service.
-CLIENT_VARIABLES = frozenset({"AXIS_URL", "AXIS_TOKEN"})
+#: Read by the client commands (axis send, inbox, fetch) and the benchmarks, not by the service.
+CLIENT_VARIABLES = frozenset({"AXIS_URL", "AXIS_TOKEN", "AXIS_BENCH_ISOLATION"})
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 

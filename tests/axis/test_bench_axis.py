@@ -19,6 +19,7 @@ def _run_bench(*args: str) -> subprocess.CompletedProcess[str]:
         **os.environ,
         "AXIS_DATABASE_URL": BASE_DATABASE_URL,
         "AXIS_AMQP_URL": BASE_AMQP_URL,
+        "AXIS_BENCH_ISOLATION": "prefix",  # no vhost churn on the shared test broker
     }
     return subprocess.run(
         [sys.executable, "-m", "axis.cli", "bench", "axis", *args],

@@ -16,7 +16,12 @@ from tests.support.services import BASE_AMQP_URL, BASE_DATABASE_URL
 
 
 def _run_bench(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AXIS_DATABASE_URL": BASE_DATABASE_URL, "AXIS_AMQP_URL": BASE_AMQP_URL}
+    env = {
+        **os.environ,
+        "AXIS_DATABASE_URL": BASE_DATABASE_URL,
+        "AXIS_AMQP_URL": BASE_AMQP_URL,
+        "AXIS_BENCH_ISOLATION": "prefix",
+    }
     return subprocess.run(
         [sys.executable, "-m", "axis.cli", "bench", "meetings", *args],
         capture_output=True,
