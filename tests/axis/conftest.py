@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,8 +10,7 @@ import pytest
 
 from axis.config import Config
 from signing.devca import DevCA
-from storage.db import drop_database, with_database
-from tests.support.services import BASE_DATABASE_URL, unique_name
+from tests.support.services import unique_name
 from tests.support.world import World
 
 
@@ -27,21 +24,6 @@ def trust_dir(dev_ca: DevCA, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("trust")
     (folder / "root.pem").write_bytes(dev_ca.root_path.read_bytes())
     return folder
-
-
-@pytest.fixture
-async def test_database_url(database_url: str) -> AsyncIterator[str]:
-    """A database of this test's own, copied from the run's migrated one (fast: a template copy)."""
-    name = f"axis_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    template = database_url.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(with_database(BASE_DATABASE_URL, "postgres"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    finally:
-        await admin.close()
-    url = with_database(BASE_DATABASE_URL, name)
-    yield url
-    await drop_database(url)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,7 @@ from aiohttp.test_utils import TestClient
 from axis.config import Config
 from meetings import people
 from signing.devca import DevCA
-from storage.db import drop_database, with_database
-from tests.support.services import BASE_DATABASE_URL, unique_name
+from tests.support.services import unique_name
 from tests.support.world import World
 
 GOV_OFFICE = "000.00.00.G22"
@@ -59,21 +57,6 @@ def trust_dir(dev_ca: DevCA, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def world(dev_ca: DevCA, trust_dir: Path) -> World:
     """Agencies with certificates of the test CA; the Government Office is `world.agencies[GOV_OFFICE]`."""
     return World(dev_ca, trust_dir)
-
-
-@pytest.fixture
-async def test_database_url(database_url: str) -> AsyncIterator[str]:
-    """A database of this test's own, copied from the run's migrated one."""
-    name = f"axis_m_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    template = database_url.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(with_database(BASE_DATABASE_URL, "postgres"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    finally:
-        await admin.close()
-    url = with_database(BASE_DATABASE_URL, name)
-    yield url
-    await drop_database(url)
 
 
 @pytest.fixture
