@@ -26,7 +26,6 @@ from tests.axis.conftest import (  # noqa: F401
     db,
     dev_ca,
     hub_config,
-    test_database_url,
     trust_dir,
     world,
 )

@@ -20,7 +20,6 @@ from tests.meetings.conftest import (  # noqa: F401
     db,
     dev_ca,
     hub_config,
-    test_database_url,
     trust_dir,
     world,
 )
