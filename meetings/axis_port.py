@@ -36,10 +36,12 @@ from axis.core.errors import (
     Unprocessable,
 )
 from axis.core.ids import uuid7 as new_id
+from axis.core.waits import wait_event
 from axis.hub import Hub
 from axis.plugins import Plugin
 from axis.workers.notify import Listener
 from axis.workers.topology import declare_exchange as _declare_exchange
+from axis.workers.worker import Worker
 
 T = TypeVar("T")
 
@@ -66,10 +68,12 @@ __all__ = [
     "Unauthorized",
     "Unprocessable",
     "User",
+    "Worker",
     "emit",
     "fail",
     "new_id",
     "stream_blob",
+    "wait_event",
 ]
 
 

@@ -10,7 +10,6 @@ transaction only once every publish was confirmed. A crash before the commit pub
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import uuid
@@ -113,54 +112,38 @@ async def poll(
             remaining = deadline - loop.time()
             if rows or remaining <= 0:
                 return [notification_json(r) for r in rows]
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(event.wait(), remaining)
+            await ax.wait_event(event, remaining)
     finally:
         waiters.unregister(person_id, event)
 
 
-class CabinetRelay:
+class CabinetRelay(ax.Worker):
+    """Publishes each committed notification once (publisher confirms) for the e-mail/SMS gateway;
+    a supervised worker of the hub, with its back-off and bounded close."""
+
+    name = "cabinet-relay"
+
     def __init__(self, hub: ax.Hub, *, poll_interval: float = 2.0) -> None:
+        super().__init__()
         self.hub = hub
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
 
     def wake(self, _payload: str = "") -> None:
         self._wake.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="cabinet-relay")
+    def failed(self, exc: BaseException) -> None:
+        self._channel = None
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        delay = 0.5
+    async def run(self) -> None:
         while True:
-            try:
-                while await self.relay_once():
-                    pass
-                delay = 0.5
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                self._wake.clear()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._channel = None
-                log.warning(
-                    "event=cabinet_relay_failed retry_in=%.1fs error=%r",
-                    delay,
-                    f"{type(exc).__name__}: {exc}",
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 15.0)
+            while await self.relay_once():
+                pass
+            self.recovered()
+            await ax.wait_event(self._wake, self.poll_interval)
+            self._wake.clear()
 
     async def _exchange_for(self) -> AbstractExchange:
         if self._channel is None or self._channel.is_closed or self._exchange is None:

@@ -295,11 +295,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 await response.write(ax.sse_event("timeline", html))
                 last = html
             wake.clear()
-            try:
-                await asyncio.wait_for(wake.wait(), ax.HEARTBEAT)
-                fired = True
-            except TimeoutError:
-                fired = False
+            fired = await ax.wait_event(wake, ax.HEARTBEAT)
             if streams.closing:
                 break
             if not await session_alive():

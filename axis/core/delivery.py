@@ -7,7 +7,6 @@ Services only: they return the ledger's typed records and raise domain errors; /
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from axis.core import ledger, statuses
 from axis.core.agencies import Agency
 from axis.core.errors import BadRequest, NotFound, StoredBytesLost, Unauthorized
 from axis.core.ids import parse_id
+from axis.core.waits import wait_event
 from axis.hub import Hub
 
 log = logging.getLogger("axis.delivery")
@@ -54,8 +54,7 @@ async def inbox(
             remaining = deadline - loop.time()
             if items or remaining <= 0:
                 return items
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(event.wait(), remaining)
+            await wait_event(event, remaining)
             woken = True
     finally:
         hub.inbox.unregister(agency.organ_id, event)

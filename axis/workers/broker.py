@@ -9,6 +9,7 @@ import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 
 from axis.config import mask_url
+from axis.core.waits import wait_event
 from axis.workers.worker import CLOSE_TIMEOUT, Worker
 
 log = logging.getLogger("axis.broker")
@@ -63,9 +64,7 @@ class Broker(Worker):
             delay = _MIN_DELAY
             while not connection.connected.is_set() and not connection.is_closed:
                 connection.reconnect_interval = delay  # type: ignore[attr-defined]
-                try:
-                    await asyncio.wait_for(connection.connected.wait(), delay)
-                except TimeoutError:
+                if not await wait_event(connection.connected, delay):
                     delay = min(delay * 2, _MAX_DELAY)
             connection.reconnect_interval = _MIN_DELAY  # type: ignore[attr-defined]
             log.info("event=rabbitmq_reconnected url=%s", mask_url(self.url))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import asyncpg
 
+from axis.core.waits import wait_event
 from axis.workers.worker import Worker
 
 log = logging.getLogger("axis.notify")
@@ -55,8 +56,7 @@ class Listener(Worker):
             self.recovered()
             while not lost.is_set():
                 # A quiet connection can die without a termination event; probe it now and then.
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(lost.wait(), 5.0)
+                await wait_event(lost, 5.0)
                 if not lost.is_set():
                     await asyncio.wait_for(conn.fetchval("SELECT 1"), 5.0)
             raise ListenLost("the LISTEN connection was closed")

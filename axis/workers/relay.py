@@ -8,13 +8,13 @@ confirm and the commit publishes the row again, which the idempotent consumers a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
 from axis import metrics
+from axis.core.waits import wait_until
 from axis.workers.broker import Broker
 from axis.workers.notice import Notice
 from axis.workers.topology import Names, declare_agency_queue, declare_exchange
@@ -61,8 +61,7 @@ class Relay(PeriodicWorker):
         await asyncio.sleep(floor)
         self._wake.clear()
         back = self._wake.wait() if self.broker.is_connected else self.broker.until_connected()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(back, delay - floor)
+        await wait_until(back, delay - floor)
 
     async def _exchange_for(self) -> AbstractExchange:
         if self._channel is None or self._channel.is_closed or self._exchange is None:

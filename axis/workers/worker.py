@@ -15,6 +15,8 @@ import logging
 import random
 import time
 
+from axis.core.waits import wait_event
+
 log = logging.getLogger("axis.worker")
 
 #: Our own generator: the jitter neither draws from nor disturbs the global `random` state.
@@ -137,8 +139,7 @@ class PeriodicWorker(Worker):
         raise NotImplementedError
 
     async def wait(self) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.interval)
+        await wait_event(self._wake, self.interval)
         self._wake.clear()
 
     async def run(self) -> None:

@@ -5,9 +5,10 @@ whose session ended (logout, user disabled, agency disabled) wherever that happe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict
 from collections.abc import Callable
+
+from axis.core.waits import wait_event
 
 
 class Subscription:
@@ -23,8 +24,7 @@ class Subscription:
 
     async def wait(self, timeout: float) -> bool:
         """True when something changed (or the hub is closing), False when `timeout` passed."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.changed.wait(), timeout)
+        await wait_event(self.changed, timeout)
         fired = self.changed.is_set()
         self.changed.clear()
         return fired

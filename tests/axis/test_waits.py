@@ -1,0 +1,51 @@
+"""A background loop that waits for a wake-up with a time limit must stop when it is cancelled,
+even when the wake-up and the cancellation arrive together (a shut-down that waits for such a loop
+would otherwise hang; Python 3.11's `asyncio.wait_for` loses the cancellation then)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from axis.core.waits import wait_event, wait_until
+
+
+async def _loop_stops_when_cancelled_as_it_is_woken(spins: int) -> bool:
+    event = asyncio.Event()
+
+    async def loop() -> None:
+        while True:
+            await wait_event(event, 10.0)
+            event.clear()
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0)
+    event.set()
+    for _ in range(spins):
+        await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=1.0)
+    if not done:
+        task.cancel()
+        return False
+    return task.cancelled()
+
+
+@pytest.mark.parametrize("spins", range(6))
+async def test_a_loop_woken_and_cancelled_at_once_stops(spins: int) -> None:
+    assert await _loop_stops_when_cancelled_as_it_is_woken(spins)
+
+
+async def test_wait_event_says_whether_the_event_came_or_the_time_ran_out() -> None:
+    event = asyncio.Event()
+    assert await wait_event(event, 0.01) is False
+    asyncio.get_running_loop().call_later(0.01, event.set)
+    assert await wait_event(event, 5.0) is True
+    assert await wait_event(event, 0) is True  # already set: no wait at all
+
+
+async def test_wait_until_cancels_what_it_waited_for_when_the_time_runs_out() -> None:
+    never = asyncio.get_running_loop().create_future()
+    assert await wait_until(never, 0.01) is False
+    assert never.cancelled()
