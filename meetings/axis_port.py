@@ -32,6 +32,7 @@ from axis.core.errors import (
     Forbidden,
     Gone,
     NotFound,
+    StoredBytesLost,
     Unauthorized,
     Unprocessable,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "NotFound",
     "Plugin",
     "Session",
+    "StoredBytesLost",
     "Unauthorized",
     "Unprocessable",
     "User",

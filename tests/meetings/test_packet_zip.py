@@ -11,6 +11,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from signing.devca import DevCA
 from tests.meetings.conftest import Cabinet, axis
@@ -68,10 +69,12 @@ async def test_a_member_downloads_their_packet_as_a_zip_and_checks_it_offline(
     target = tmp_path / "packet.zip"
     headers = await _download(cabinet, mid, "thutuong", target)
     assert headers["Content-Type"] == "application/zip"
-    assert "Content-Length" not in headers  # streamed, not assembled first
+    # Its length is known before the papers are read (every CRC-32 is), and every entry checks.
+    assert int(headers["Content-Length"]) == target.stat().st_size
 
     sealed = await cabinet.call("GET", f"/v1/meetings/{mid}/packet", "thutuong", 200)
     with zipfile.ZipFile(target) as archive:
+        assert archive.testzip() is None
         assert json.loads(archive.read("manifest.json")) == sealed
         listed = [p for i in sealed["payload"]["items"] for p in i["papers"]]
         assert {p["paper_id"] for p in listed} == {papers["public"]["id"], papers["big"]["id"]}
@@ -167,3 +170,23 @@ async def test_a_large_packet_passes_through_the_hub_without_being_held_in_memor
         listed = [n for n in archive.namelist() if n.startswith("papers/")]
         digests = {hashlib.sha256(archive.read(n)).hexdigest() for n in listed}
     assert hashlib.sha256(big).hexdigest() in digests
+
+
+async def test_a_paper_corrupted_on_disk_is_a_server_error_before_any_byte_of_the_zip(
+    cabinet: Cabinet, tmp_path: Path
+) -> None:
+    big = os.urandom(1 << 20)
+    packet = await _packet(cabinet, big)
+    # Whole at the first download (and so remembered as checked)...
+    first = await _download(cabinet, packet["id"], "thutuong", tmp_path / "first.zip")
+    assert int(first["Content-Length"]) == (tmp_path / "first.zip").stat().st_size
+    # ...then rewritten in place on disk: the file is another one, checked again, and refused.
+    sha = hashlib.sha256(big).hexdigest()
+    path = Path(urlsplit(cabinet.config.blob_url).path) / sha[:2] / sha[2:4] / sha
+    path.chmod(0o644)
+    path.write_bytes(big[:-1] + bytes([big[-1] ^ 1]))
+    async with cabinet.client.get(
+        f"/v1/meetings/{packet['id']}/packet.zip", headers=cabinet.auth("botaichinh")
+    ) as answer:
+        assert answer.status == 500
+        assert (await answer.json())["error"]["code"] == "blob_unreadable"
