@@ -38,6 +38,9 @@ class Plugin:
     #: {"paths": {...}, "schemas": {...}, "error_examples": {name: (status, summary, error)}};
     #: names must not meet the axis's nor another plug-in's.
     openapi: Callable[[], dict[str, Any]] | None = None
+    #: The durable queues it declares, named after the hub's queue prefix (`<prefix>.<name>`), so
+    #: that whoever removes a hub's topology (a benchmark's sandbox, a test) removes them too.
+    queues: frozenset[str] = frozenset()
 
 
 @functools.cache
@@ -55,3 +58,8 @@ def load() -> tuple[Plugin, ...]:
 def migration_dirs() -> list[Path]:
     """The axis's migrations folder, then each plug-in's."""
     return [MIGRATIONS_DIR, *(p.migrations for p in load() if p.migrations is not None)]
+
+
+def plugin_queues(prefix: str) -> list[str]:
+    """The full names of every plug-in's queues under the queue prefix `prefix`."""
+    return [f"{prefix}.{name}" for plugin in load() for name in sorted(plugin.queues)]

@@ -32,7 +32,9 @@ BATCH = 200
 
 def gateway_queue(hub: ax.Hub) -> str:
     """The durable queue the hub keeps for the gateway, so nothing is dropped before it connects."""
-    return f"{hub.names.prefix}.cabinet.notify"
+    from meetings.plugin import GATEWAY_QUEUE
+
+    return f"{hub.names.prefix}.{GATEWAY_QUEUE}"
 
 
 class Waiters:

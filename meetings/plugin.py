@@ -11,6 +11,9 @@ from aiohttp import web
 
 from meetings.axis_port import Plugin
 
+#: The queue the e-mail/SMS gateway reads (meetings.notices), after the hub's queue prefix.
+GATEWAY_QUEUE = "cabinet.notify"
+
 
 def setup(app: web.Application) -> None:
     from meetings import pages
@@ -47,4 +50,5 @@ plugin = Plugin(
         }
     ),
     openapi=openapi,
+    queues=frozenset({GATEWAY_QUEUE}),
 )

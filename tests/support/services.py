@@ -13,6 +13,7 @@ import aio_pika
 import asyncpg
 
 from axis.config import Config
+from axis.plugins import plugin_queues
 from axis.workers.topology import Names
 from storage.db import with_database
 
@@ -60,7 +61,7 @@ async def delete_topology(cfg: Config) -> None:
     names = Names(cfg.queue_prefix)
     queues = [names.agency_queue(o) for o in organs]
     queues += [names.retry(i) for i in range(len(cfg.push_retry_delays))] + [names.dead]
-    queues.append(f"{names.prefix}.cabinet.notify")  # the eCabinet gateway's queue, when made
+    queues += plugin_queues(names.prefix)  # e.g. the eCabinet gateway's queue, when made
     connection = await aio_pika.connect(BASE_AMQP_URL, timeout=10)
     try:
         for queue in queues:
