@@ -13,10 +13,11 @@ from meetings.axis_port import Plugin
 
 
 def setup(app: web.Application) -> None:
-    from meetings import pages
+    from meetings import consultations_web, pages
     from meetings import web as cabinet_web
 
     cabinet_web.setup_routes(app)
+    consultations_web.setup_routes(app)
     pages.setup(app)
 
 
