@@ -61,7 +61,7 @@ ERROR_EXAMPLES: dict[str, tuple[int, str, dict[str, Any]]] = {
         "An unknown rule or a bad value; nothing is created",
         {
             "code": "bad_request",
-            "message": "unknown rule 'quorum'; the rules are quorum_fraction, notice_days, take_back_on_close",
+            "message": "unknown rule 'quorum'; the rules are quorum_fraction, notice_days, take_back_on_close, majority_of, tie_break, silence, ballot_changes, reminders, member_signature_required",
             "where": "rules.quorum",
         },
     ),
@@ -256,6 +256,12 @@ SCHEMAS: dict[str, Any] = {
                     "quorum_fraction": {"type": "string"},
                     "notice_days": {"type": "integer"},
                     "take_back_on_close": {"type": "boolean"},
+                    "majority_of": {"type": "string", "enum": ["all_members", "asked"]},
+                    "tie_break": {"type": "string", "enum": ["chair", "none"]},
+                    "silence": {"type": "string", "enum": ["no_reply", "agree"]},
+                    "ballot_changes": {"type": "boolean"},
+                    "reminders": {"type": "array", "items": {"type": "string"}},
+                    "member_signature_required": {"type": "boolean"},
                 }
             ),
             "note": _TEXT_OR_NULL,
