@@ -105,7 +105,15 @@ async def get_report(request: web.Request) -> web.Response:
     person = await caller(request)
     async with ax.hub_of(request.app).db.connection() as conn:
         html = await report.for_person(conn, person, _id(request))
-    return web.Response(body=html, content_type="text/html", charset="utf-8")
+    return web.Response(
+        body=html,
+        content_type="text/html",
+        charset="utf-8",
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 async def post_result(request: web.Request) -> web.Response:

@@ -364,3 +364,60 @@ async def test_the_deadline_moves_only_later(gov: Government) -> None:
     ]
     assert kinds == ["consultation_opened", "deadline_changed"]
     assert json.loads(json.dumps(moved))["form_sha256"] == c["form_sha256"]
+
+
+async def test_axis_cabinet_sign_ballot_makes_a_ballot_the_hub_takes(
+    gov: Government, tmp_path: Any
+) -> None:
+    from tests.meetings.conftest import axis
+
+    cabinet = gov.cabinet
+    c = await opened(cabinet)
+    payload = gov.payload(c, "botruong2", ["agree", "disagree"])
+    del payload["signed_at"], payload["type"]  # the command fills them in
+    source = tmp_path / "phieu.json"
+    source.write_text(json.dumps(payload, ensure_ascii=False))
+    issued = gov.keys["botruong2"]
+    code, out, err = await axis(
+        "cabinet", "sign-ballot", str(source), "--key", str(issued.key_path),
+        "--cert", str(issued.cert_path), env={},
+    )  # fmt: skip
+    assert code == 0, err
+    ballot = json.loads(out)
+    assert ballot["alg"] == "ES256" and ballot["payload"]["type"] == "axis.cabinet.ballot"
+    assert len(ballot["chain"]) == 1  # the issuing CA, from cert.pem
+    made = await cabinet.call(
+        "POST", f"/v1/consultations/{c['id']}/ballots", "botruong2", 201, json=ballot
+    )
+    assert made["version"] == 1
+    code, out, err = await axis(
+        "cabinet", "sign-ballot", str(source), "--key", str(issued.key_path),
+        "--cert", str(gov.keys["botruong1"].cert_path), env={},
+    )  # fmt: skip
+    assert code == 1 and "does not belong" in err
+
+
+async def test_without_member_signatures_the_axis_seals_the_ballot_naming_the_session(
+    gov: Government,
+) -> None:
+    cabinet = gov.cabinet
+    await cabinet.call(
+        "POST", "/v1/cabinet/rules", "thuky", 201,
+        json={"rules": {"member_signature_required": False}},
+    )  # fmt: skip
+    c = await opened(cabinet)
+    payload = gov.payload(c, "botruong1", ["agree", "agree"])
+    url = f"/v1/consultations/{c['id']}/ballots"
+    made = await cabinet.call("POST", url, "botruong1", 201, json={"payload": payload})
+    again = await cabinet.call("POST", url, "botruong1", 200, json={"payload": payload})
+    assert again == made
+    mine = await cabinet.call("GET", url, "botruong1", 200)
+    sealed = mine["ballots"][0]["ballot"]
+    checked = verify_sealed_json(sealed, _seal(cabinet))
+    token = cabinet.tokens["botruong1"]
+    assert checked["session"] == hashlib.sha256(token.encode()).hexdigest()
+    assert {k: v for k, v in checked.items() if k != "session"} == payload
+    # a signed ballot is still checked as such
+    bad = gov.sign("botruong1", payload, as_login="botruong2")
+    answer = await cabinet.call("POST", url, "botruong1", 403, json=bad)
+    assert answer["error"]["code"] == "certificate_not_theirs"
