@@ -628,14 +628,37 @@ def _verify(hub: ax.Hub, ballot: dict[str, Any]) -> str:
         ) from None
 
 
+_BALLOT_CONTEXT = """
+    SELECT c.*, r.rules AS version_rules,
+           EXISTS (SELECT 1 FROM cabinet_certificates k
+                    WHERE k.person_id = $2 AND k.fingerprint = $3) AS registered
+      FROM consultations c LEFT JOIN cabinet_rules r ON r.version = c.rules_version
+     WHERE c.id = $1"""
+
+# The consultation shared with the other voters (a close takes it FOR UPDATE and waits for them),
+# and this member's ballots one at a time.
+_BALLOT_LOCK = """
+    SELECT c.state, c.deadline, pg_advisory_xact_lock(hashtextextended($2, 0)) IS NULL AS locked
+      FROM consultations c WHERE c.id = $1 FOR SHARE"""
+
+_BALLOT_BEFORE = """
+    SELECT max(version) AS last, (array_agg(id) FILTER (WHERE ballot_sha256 = $3))[1] AS same
+      FROM consultation_ballots WHERE consultation_id = $1 AND member = $2"""
+
+
 async def cast(
     hub: ax.Hub, person: Person, session_token: str, consultation_id: str, body: dict[str, Any]
 ) -> tuple[dict[str, Any], bool]:
     """Record a ballot; (the answer, True) for a new version, (the first answer, False) for the
     same payload again. Refusals change nothing."""
     payload = _ballot_shape(body)
+    cid = _path_id(consultation_id)
+    # The signature is checked before a database connection is taken (it needs none).
+    signer = await asyncio.to_thread(_verify, hub, body) if "signature" in body else ""
     async with hub.db.connection() as conn:
-        row = await _row(conn, consultation_id)
+        row = await conn.fetchrow(_BALLOT_CONTEXT, cid, person.id, signer)
+        if row is None:
+            raise ax.NotFound(f"no consultation {consultation_id}", where="consultation")
         _voter(person, row)
         if payload["member"] != str(person.id):
             raise NotYours(
@@ -653,15 +676,9 @@ async def cast(
                 details={"consultation_id": str(row["id"]), "form_sha256": row["form_sha256"]},
             )
         check_answers(payload["answers"], len(_loads(row["questions"])))
-        version_rules = (await rules.version(conn, row["rules_version"]))["rules"]
-        if "signature" in body:
-            signer = await asyncio.to_thread(_verify, hub, body)
-            registered = await conn.fetchval(
-                "SELECT 1 FROM cabinet_certificates WHERE person_id = $1 AND fingerprint = $2",
-                person.id,
-                signer,
-            )
-            if not registered:
+        version_rules = {**rules.DEFAULTS, **_loads(row["version_rules"])}
+        if signer:
+            if not row["registered"]:
                 raise CertificateNotTheirs(
                     f"the certificate {signer} is not registered for {person.login} "
                     "(axis cabinet person add-cert)",
@@ -682,36 +699,28 @@ async def cast(
             )
         ballot_sha = tally.payload_sha256(ballot["payload"])
         async with conn.transaction():
-            # Shares the row with other voters; a close takes it FOR UPDATE and waits for them.
-            row = await _row(conn, row["id"], "FOR SHARE")
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                f"consultation-ballot:{row['id']}:{person.id}",
+            locked = await conn.fetchrow(
+                _BALLOT_LOCK, row["id"], f"consultation-ballot:{row['id']}:{person.id}"
             )
-            same = await conn.fetchrow(
-                """SELECT * FROM consultation_ballots
-                    WHERE consultation_id = $1 AND member = $2 AND ballot_sha256 = $3""",
-                row["id"], person.id, ballot_sha,
-            )  # fmt: skip
-            if same is not None:
-                return _receipt_answer(same), False
-            now = await _now(conn)
-            if row["state"] != "open" or now >= row["deadline"]:
-                raise DeadlinePassed(
-                    f"the consultation closed at its deadline {row['deadline'].isoformat()}",
-                    where="consultation",
-                    details={"deadline": row["deadline"].isoformat()},
+            before = await conn.fetchrow(_BALLOT_BEFORE, row["id"], person.id, ballot_sha)
+            if before["same"] is not None:
+                same = await conn.fetchrow(
+                    "SELECT * FROM consultation_ballots WHERE id = $1", before["same"]
                 )
-            last = await conn.fetchval(
-                "SELECT max(version) FROM consultation_ballots WHERE consultation_id = $1 AND member = $2",
-                row["id"], person.id,
-            )  # fmt: skip
-            if last is not None and not version_rules["ballot_changes"]:
+                return _receipt_answer(same), False
+            now = datetime.now(UTC)
+            if locked["state"] != "open" or now >= locked["deadline"]:
+                raise DeadlinePassed(
+                    f"the consultation closed at its deadline {locked['deadline'].isoformat()}",
+                    where="consultation",
+                    details={"deadline": locked["deadline"].isoformat()},
+                )
+            if before["last"] is not None and not version_rules["ballot_changes"]:
                 raise AlreadyVoted(
                     "you have answered already and the rules allow no change (ballot_changes)",
                     where="ballot",
                 )
-            version = (last or 0) + 1
+            version = (before["last"] or 0) + 1
             ballot_id = ax.new_id()
             receipt = hub.seal.sign_json(
                 {
