@@ -641,9 +641,12 @@ _BALLOT_LOCK = """
     SELECT c.state, c.deadline, pg_advisory_xact_lock(hashtextextended($2, 0)) IS NULL AS locked
       FROM consultations c WHERE c.id = $1 FOR SHARE"""
 
+# Two index lookups, however many versions the member has sent.
 _BALLOT_BEFORE = """
-    SELECT max(version) AS last, (array_agg(id) FILTER (WHERE ballot_sha256 = $3))[1] AS same
-      FROM consultation_ballots WHERE consultation_id = $1 AND member = $2"""
+    SELECT (SELECT max(version) FROM consultation_ballots
+             WHERE consultation_id = $1 AND member = $2) AS last,
+           (SELECT id FROM consultation_ballots
+             WHERE consultation_id = $1 AND member = $2 AND ballot_sha256 = $3) AS same"""
 
 
 async def cast(

@@ -3,6 +3,7 @@ the base of all members or of the asked; and the offline check of a sealed tally
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,10 @@ def _ballot(member: str, choices: list[str]) -> dict[str, Any]:
 def _count(
     asked: list[str], ballots: list[dict[str, Any]], base: int, **rules: str
 ) -> dict[str, Any]:
+    # Closed now: the members' certificates below are issued now and checked as of the close.
     return tally.count(
         consultation_id="c", form_sha256="f", rules_version=1, rules={**RULES, **rules},
-        closed_at="2026-12-02T10:00:00+00:00", base=base, asked=asked, chair="pm",
+        closed_at=datetime.now(UTC).isoformat(), base=base, asked=asked, chair="pm",
         questions=[1, 2], ballots=ballots,
     )  # fmt: skip
 
