@@ -50,6 +50,9 @@ DEFAULTS: dict[str, str] = {
     # eCabinet (meetings/): organ id of the Government Office's agency on the axis; papers may be
     # taken from the letters it sent or received.
     "AXIS_CABINET_ORGAN": "",
+    # eCabinet: the folder holding key.pem and cert.pem (as `axis ca issue -o DIR` writes them) with
+    # which the Government Office signs the result letters of written consultations.
+    "AXIS_CABINET_SIGNER_DIR": "",
 }
 
 #: Every variable the service reads; docker/compose.yaml is checked against this list.
@@ -87,6 +90,7 @@ class Config:
     secret_key: str = ""
     cert_organ_fields: tuple[str, ...] = DEFAULT_PLACES
     cabinet_organ: str = ""
+    cabinet_signer_dir: str = ""
     token_cache_seconds: float = 5.0
 
     @classmethod
@@ -153,6 +157,7 @@ class Config:
             secret_key=_secret_key(values["AXIS_SECRET_KEY"]),
             cert_organ_fields=cert_organ_fields(values["AXIS_CERT_ORGAN_FIELDS"]),
             cabinet_organ=values["AXIS_CABINET_ORGAN"].strip(),
+            cabinet_signer_dir=values["AXIS_CABINET_SIGNER_DIR"].strip(),
             token_cache_seconds=_cache_seconds(values, "AXIS_TOKEN_CACHE_SECONDS"),
         )
         if bool(cfg.tls_cert) != bool(cfg.tls_key):

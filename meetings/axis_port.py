@@ -24,7 +24,9 @@ from axis.adapters.pages import render as page_render
 from axis.adapters.pages import views as page_views
 from axis.cli.agency import _run as _cli_run
 from axis.cli.output import emit, fail
-from axis.core import agencies, delivery, repo, users
+from axis.core import agencies, delivery, ingest, repo, users
+from axis.core.audit import CheckpointPolicy
+from axis.core.audit import proof as audit_proof
 from axis.core.errors import (
     AxisError,
     BadRequest,
@@ -135,6 +137,49 @@ def check_password(password: str) -> str:
 async def audit(conn: asyncpg.Connection, event: str, details: dict[str, Any]) -> None:
     """An entry in the axis's audit chain (linked and sealed by its chainer)."""
     await repo.audit(conn, event, details=details)
+
+
+async def audit_about(
+    conn: asyncpg.Connection, subject_id: uuid.UUID, event: str, details: dict[str, Any]
+) -> None:
+    """An entry in the audit chain filed under `subject_id` (a consultation's id), so that
+    `proof(subject_id)` gathers every entry about it, as a letter's proof does."""
+    await repo.audit(conn, event, document_id=subject_id, details=details)
+
+
+async def proof(hub: Hub, subject_id: uuid.UUID) -> dict[str, Any]:
+    """The audit entries filed under `subject_id` with the links up to a sealed checkpoint (the
+    axis's proof format, checked offline by `axis audit check-proof`)."""
+    return await audit_proof(hub.db, hub.seal, CheckpointPolicy.from_config(hub.config), subject_id)
+
+
+async def letter_summary(hub: Hub, organ_id: str, document_id: str) -> dict[str, Any]:
+    """A letter `organ_id` sent or received: {"id", "sender", "summary"} (its edXML header as the
+    axis keeps it: from, code, document_id, promulgation_date, subject…); NotFound otherwise."""
+    async with hub.db.connection() as conn:
+        agency = await agencies.get(conn, organ_id)
+    doc = await delivery.document_for(hub, agency, document_id)
+    if doc.kind != "letter":
+        raise NotFound(f"{document_id} is a status, not a letter", where="document")
+    return {"id": str(doc.id), "sender": doc.sender, "summary": doc.summary}
+
+
+async def submit_letter(hub: Hub, organ_id: str, data: bytes) -> dict[str, Any]:
+    """Send a signed edXML letter from `organ_id` through the axis's own ingest, like any agency:
+    its acceptance (document_id, deliveries, the sealed receipt). The same bytes again get the
+    first acceptance."""
+    async with hub.db.connection() as conn:
+        agency = await agencies.get(conn, organ_id)
+    accepted = await ingest.submit(hub, agency, data)
+    return accepted.stored_form()
+
+
+async def agency_name(conn: asyncpg.Connection, organ_id: str) -> str | None:
+    """The registered name of an agency, None when there is no such agency."""
+    try:
+        return (await agencies.get(conn, organ_id)).name
+    except NotFound:
+        return None
 
 
 async def agency_exists(conn: asyncpg.Connection, organ_id: str) -> bool:

@@ -159,3 +159,129 @@ async def run(
         "ratio": round(mb_per_s / baseline, 3),
         "hub_rss_growth_mb": round(max(0.0, peak - before), 1),
     }
+
+
+# ---------------------------------------------------------------- written consultations
+
+
+async def run_consultations(
+    base: Any, ballots: int, members: int, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """`axis bench consultations`: `members` members with their own certificates answer one
+    consultation `ballots` times in all, posting 30 signed ballots at a time to a real `axis
+    serve` (each member changing their answer, so every ballot is a new version), then the
+    secretariat closes it and the tally is recounted from the stored ballots and sealed. The
+    baseline is the bare signature check of the same ballots (chain to the trust store
+    included), in the same run."""
+    from meetings import tally
+    from signing.devca import DevCA
+    from signing.keys import load_certificates, load_private_key
+    from signing.seal import Seal, verify_sealed_json
+    from signing.trust import TrustStore
+
+    async with ax.bench_sandbox(base, progress) as sandbox:
+        progress(f"making the secretariat and {members} members with their own certificates")
+        ca = await asyncio.to_thread(DevCA.open, sandbox.root / "ca")
+        signers: list[Seal] = []
+        conn = await asyncpg.connect(sandbox.database_url)
+        try:
+            organ = sandbox.sender.organ_id
+            await people.add(conn, organ_id=organ, login="bench.thuky", full_name="Thư ký",
+                             kind="secretariat", password=PASSWORD)  # fmt: skip
+            for n in range(members):
+                issued = await asyncio.to_thread(
+                    ca.issue, organ, "Văn phòng Chính phủ", person=f"Thành viên {n}", key_type="ec"
+                )
+                signers.append(
+                    Seal(load_private_key(issued.key_path), load_certificates(issued.cert_path))
+                )
+                await people.add(conn, organ_id=organ, login=f"bench.tv{n}",
+                                 full_name=f"Thành viên {n}", kind="member", password=PASSWORD,
+                                 chair=n == 0, certificates=[issued.certificate])  # fmt: skip
+        finally:
+            await conn.close()
+        trust = TrustStore.from_directory(sandbox.root / "trust")
+        async with ax.bench_hub(sandbox, progress) as hub, aiohttp.ClientSession() as http:
+            api = _Api(http, hub.base_url)
+            office = await api.sign_in("bench.thuky")
+            tokens = [await api.sign_in(f"bench.tv{n}") for n in range(members)]
+            found = (await api.call("GET", "/v1/cabinet/people", office))["people"]
+            ids = {p["login"]: p["id"] for p in found}
+            deadline = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+            made = await api.call(
+                "POST", "/v1/consultations", office,
+                json={"title": "Lấy ý kiến thử tải", "summary": "Benchmark",
+                      "requested_by": sandbox.sender.organ_id, "questions": ["Đồng ý?", "Hiệu lực?"],
+                      "members": None, "deadline": deadline},
+            )  # fmt: skip
+            c = await api.call("POST", f"/v1/consultations/{made['id']}/open", office)
+            progress(f"signing {ballots} ballots")
+            signed: list[tuple[int, dict[str, Any]]] = []
+            for k in range(ballots):
+                n = k % members
+                choice = ("agree", "disagree", "other")[(k // members) % 3]
+                answers = [
+                    {"question": 1, "choice": choice,
+                     **({} if choice == "agree" else {"comment": f"Ý kiến lần {k // members + 1}"})},
+                    {"question": 2, "choice": "agree"},
+                ]  # fmt: skip
+                payload = {
+                    "type": tally.BALLOT_TYPE, "consultation_id": c["id"],
+                    "form_sha256": c["form_sha256"], "member": ids[f"bench.tv{n}"],
+                    "answers": answers, "signed_at": datetime.now(UTC).isoformat(),
+                }  # fmt: skip
+                signed.append((n, signers[n].sign_json(payload)))
+
+            pid = hub.process.pid
+            before = ax.resident_mib(pid)
+            peak = before
+            done = asyncio.Event()
+
+            async def sample() -> None:
+                nonlocal peak
+                while not done.is_set():
+                    peak = max(peak, ax.resident_mib(pid))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(done.wait(), SAMPLE_SECONDS)
+
+            url = f"/v1/consultations/{c['id']}/ballots"
+
+            async def post(n: int, ballot: dict[str, Any]) -> None:
+                await api.call("POST", url, tokens[n], json=ballot)
+
+            progress(f"{members} members post {ballots} ballots, 30 at a time")
+            sampler = asyncio.create_task(sample())
+            started = time.monotonic()
+            try:
+                for at in range(0, len(signed), 30):
+                    await asyncio.gather(*(post(n, b) for n, b in signed[at : at + 30]))
+                seconds = time.monotonic() - started
+                started = time.monotonic()
+                await api.call("POST", f"/v1/consultations/{c['id']}/close", office)
+                tally_seconds = time.monotonic() - started
+            finally:
+                done.set()
+                await sampler
+            sealed = await api.call("GET", f"/v1/consultations/{c['id']}/tally", office)
+
+        progress("baseline: the bare signature checks of the same ballots")
+        started = time.monotonic()
+        for _, ballot in signed:
+            verify_sealed_json(ballot, trust)
+        baseline_seconds = time.monotonic() - started
+
+    stored = len(sealed["payload"]["ballots"])
+    if stored != min(members, ballots):
+        raise RuntimeError(f"the tally counted {stored} ballots, not one per member")
+    per_s = ballots / seconds
+    baseline = ballots / baseline_seconds
+    return {
+        "ballots": ballots,
+        "members": members,
+        "seconds": round(seconds, 3),
+        "ballots_per_s": round(per_s, 1),
+        "tally_seconds": round(tally_seconds, 3),
+        "baseline_verify_per_s": round(baseline, 1),
+        "ratio": round(per_s / baseline, 3),
+        "hub_rss_growth_mb": round(max(0.0, peak - before), 1),
+    }

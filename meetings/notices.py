@@ -89,7 +89,7 @@ def notification_json(r: Any) -> dict[str, Any]:
         "kind": r["kind"],
         "at": r["at"].isoformat(),
         "meeting_id": str(r["meeting_id"]) if r["meeting_id"] else None,
-        "consultation_id": None,
+        "consultation_id": str(r["consultation_id"]) if r["consultation_id"] else None,
         "title_vi": r["title_vi"],
         "title_en": r["title_en"],
         "details": json.loads(r["details"]),

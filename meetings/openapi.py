@@ -8,6 +8,7 @@ from typing import Any
 
 M = "019ab1f0-7c3e-7a10-9c1e-5b2f0e6d4a11"
 P = "019ab1f0-7c3e-7a10-9c1e-5b2f0e6d4a12"
+C = "019ab1f0-7c3e-7a10-9c1e-5b2f0e6d4a13"
 
 ERROR_EXAMPLES: dict[str, tuple[int, str, dict[str, Any]]] = {
     "cabinet_missing_token": (
@@ -61,7 +62,7 @@ ERROR_EXAMPLES: dict[str, tuple[int, str, dict[str, Any]]] = {
         "An unknown rule or a bad value; nothing is created",
         {
             "code": "bad_request",
-            "message": "unknown rule 'quorum'; the rules are quorum_fraction, notice_days, take_back_on_close",
+            "message": "unknown rule 'quorum'; the rules are quorum_fraction, notice_days, take_back_on_close, majority_of, tie_break, silence, ballot_changes, reminders, member_signature_required",
             "where": "rules.quorum",
         },
     ),
@@ -168,6 +169,49 @@ ERROR_EXAMPLES: dict[str, tuple[int, str, dict[str, Any]]] = {
             "where": "file_sha256",
         },
     ),
+    "consultation_not_found": (
+        404,
+        "No such consultation, or not the caller's to see (not asked, or still a draft)",
+        {"code": "not_found", "message": f"no consultation {C}", "where": "consultation"},
+    ),
+    "consultation_not_asked": (
+        403,
+        "A ballot from a voting member who is not asked in this consultation",
+        {
+            "code": "not_asked",
+            "message": "botaichinh is not asked in this consultation",
+            "where": "person",
+        },
+    ),
+    "consultation_signature_invalid": (
+        403,
+        "A ballot whose signature does not hold, whose certificate no trusted CA issued, or with none",
+        {
+            "code": "signature_invalid",
+            "message": "the ballot carries no signature; sign it with your certificate (axis cabinet sign-ballot --key K --cert C)",
+            "where": "signature",
+            "details": {"reason": "signature_missing"},
+        },
+    ),
+    "consultation_not_all_answered": (
+        409,
+        "Closing early before every asked member answered",
+        {
+            "code": "not_all_answered",
+            "message": "1 asked member(s) have not answered; it closes by itself at the deadline",
+            "where": "consultation",
+            "details": {"not_answered": [P], "deadline": "2026-12-05T10:00:00+00:00"},
+        },
+    ),
+    "consultation_unknown_organ": (
+        422,
+        "A requesting organ that is not an agency on the axis",
+        {
+            "code": "unprocessable",
+            "message": "requested_by: no agency '000.00.00.X99' on the axis",
+            "where": "requested_by",
+        },
+    ),
     "cabinet_unavailable": (
         503,
         "PostgreSQL or RabbitMQ does not answer; retry later",
@@ -256,6 +300,12 @@ SCHEMAS: dict[str, Any] = {
                     "quorum_fraction": {"type": "string"},
                     "notice_days": {"type": "integer"},
                     "take_back_on_close": {"type": "boolean"},
+                    "majority_of": {"type": "string", "enum": ["all_members", "asked"]},
+                    "tie_break": {"type": "string", "enum": ["chair", "none"]},
+                    "silence": {"type": "string", "enum": ["no_reply", "agree"]},
+                    "ballot_changes": {"type": "boolean"},
+                    "reminders": {"type": "array", "items": {"type": "string"}},
+                    "member_signature_required": {"type": "boolean"},
                 }
             ),
             "note": _TEXT_OR_NULL,
@@ -819,6 +869,187 @@ def paths() -> dict[str, Any]:
     }
 
 
+_CONSULTATION_ERRORS = (
+    "cabinet_not_json",
+    "cabinet_bad_field",
+    "cabinet_secretariat_only",
+    "consultation_not_asked",
+    "consultation_signature_invalid",
+    "consultation_not_found",
+    "consultation_not_all_answered",
+    "consultation_unknown_organ",
+)
+
+SCHEMAS.update(
+    {
+        "CabinetConsultation": {
+            "type": "object",
+            "description": "A written consultation as the caller sees it (docs/API.md); answered "
+            "and not_answered are null for members.",
+            "required": ["id", "title", "state", "deadline", "questions", "asked"],
+            "properties": {
+                "id": _ID,
+                "title": {"type": "string"},
+                "state": {"type": "string", "enum": ["draft", "open", "closed"]},
+                "deadline": _DT,
+                "rules_version": {"type": ["integer", "null"]},
+                "questions": {"type": "array"},
+                "asked": {"type": "array", "items": _ID},
+                "form": {"type": ["object", "null"]},
+                "form_sha256": {"type": ["string", "null"]},
+                "answered": {"type": ["array", "null"], "items": _ID},
+                "not_answered": {"type": ["array", "null"], "items": _ID},
+                "my_ballot": {"type": ["object", "null"]},
+            },
+        },
+        "CabinetBallotReceipt": _object(
+            {
+                "ballot_id": _ID,
+                "member": _ID,
+                "version": {"type": "integer", "minimum": 1},
+                "ballot_sha256": _HEX,
+                "receipt": {"type": "object"},
+            }
+        ),
+        "CabinetSignedBallot": {
+            "type": "object",
+            "description": 'payload.type "axis.cabinet.ballot"; signature: base64 over the '
+            "payload's canonical JSON with the member's own key (RS256, ES256 or ES384)",
+            "required": ["payload"],
+            "properties": {
+                "payload": _object(
+                    {
+                        "type": {"const": "axis.cabinet.ballot"},
+                        "consultation_id": _ID,
+                        "form_sha256": _HEX,
+                        "member": _ID,
+                        "answers": {
+                            "type": "array",
+                            "items": _object(
+                                {
+                                    "question": {"type": "integer", "minimum": 1},
+                                    "choice": {
+                                        "type": "string",
+                                        "enum": ["agree", "disagree", "other"],
+                                    },
+                                },
+                                {"comment": _TEXT_OR_NULL},
+                            ),
+                        },
+                        "signed_at": _DT,
+                    }
+                ),
+                "alg": {"type": "string", "enum": ["RS256", "ES256", "ES384"]},
+                "signature": {"type": "string"},
+                "certificate": {"type": "string"},
+                "chain": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+    }
+)
+
+
+def consultation_paths() -> dict[str, Any]:
+    c = _ref("CabinetConsultation")
+    errs = _errors(*_CONSULTATION_ERRORS)
+    one = _path("id")
+    sealed = {
+        "type": "object",
+        "description": "Sealed by the axis: payload, alg, signature, certificate, chain",
+    }
+    return {
+        "/v1/consultations": {
+            "get": _op(
+                "Consultations the caller may see (secretariat: all; members: those they are asked in)",
+                "listConsultations",
+                {"200": _json(_object({"consultations": {"type": "array", "items": c}}), "Consultations")},
+                errs,
+            ),
+            "post": _op(
+                "Draft a written consultation (secretariat)",
+                "createConsultation",
+                {"201": _json(c, "The consultation, a draft")},
+                errs,
+                requestBody=_body(
+                    _object(
+                        {
+                            "title": {"type": "string"},
+                            "summary": {"type": "string"},
+                            "requested_by": {"type": "string"},
+                            "questions": {"type": "array", "items": {"type": "string"}},
+                            "deadline": _DT,
+                        },
+                        {
+                            "request_letter": {"type": ["string", "null"], "format": "uuid"},
+                            "members": {"type": ["array", "null"], "items": _ID},
+                            "papers": {"type": "array", "items": {"type": "object"}},
+                        },
+                    )
+                ),
+            ),
+        },
+        "/v1/consultations/{id}": {
+            "get": _op("One consultation as the caller sees it", "getConsultation",
+                       {"200": _json(c, "The consultation")}, errs, parameters=one),
+        },
+        "/v1/consultations/{id}/open": {
+            "post": _op("Open it: the asked, the rules version and the sealed form are frozen (secretariat)",
+                        "openConsultation", {"200": _json(c, "The consultation, open")}, errs,
+                        parameters=one),
+        },
+        "/v1/consultations/{id}/deadline": {
+            "post": _op("Move the deadline later (secretariat)", "consultationDeadline",
+                        {"200": _json(c, "The consultation")}, errs, parameters=one,
+                        requestBody=_body(_object({"deadline": _DT}))),
+        },
+        "/v1/consultations/{id}/papers/{paper}": {
+            "get": _op("A paper's bytes", "getConsultationPaper",
+                       {"200": {"description": "The bytes",
+                                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+                       errs, parameters=_path("id", "paper")),
+        },
+        "/v1/consultations/{id}/ballots": {
+            "post": _op("Answer with a ballot signed by the member's own certificate (an asked voting member)",
+                        "castBallot",
+                        {"200": _json(_ref("CabinetBallotReceipt"), "The same ballot again: the first answer"),
+                         "201": _json(_ref("CabinetBallotReceipt"), "Received: its version and the axis's receipt")},
+                        errs, parameters=one, requestBody=_body(_ref("CabinetSignedBallot"))),
+            "get": _op("Ballots (secretariat: every member's; a member: their own)", "listBallots",
+                       {"200": _json(_object({"ballots": {"type": "array"}}), "Every version")},
+                       errs, parameters=one),
+        },
+        "/v1/consultations/{id}/close": {
+            "post": _op("Close early once every asked member answered (secretariat)", "closeConsultation",
+                        {"200": _json(c, "The consultation, closed")}, errs, parameters=one),
+        },
+        "/v1/consultations/{id}/tally": {
+            "get": _op("Open: the count so far (secretariat); closed: the sealed tally", "getTally",
+                       {"200": _json({"type": "object"}, "The tally")}, errs, parameters=one),
+        },
+        "/v1/consultations/{id}/report": {
+            "get": _op("The printable report of a closed consultation", "getConsultationReport",
+                       {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}},
+                       errs, parameters=one),
+        },
+        "/v1/consultations/{id}/result": {
+            "post": _op("Send the result letter to the requesting ministry through the axis (secretariat)",
+                        "sendConsultationResult",
+                        {"202": _json({"type": "object"}, "The axis's acceptance of the letter (again: the same)")},
+                        errs, parameters=one,
+                        requestBody=_body(_object({}, {"to": {"type": ["array", "null"], "items": {"type": "string"}}}), required=False)),
+        },
+        "/v1/consultations/{id}/proof": {
+            "get": _op("The consultation's audit entries chained to a sealed checkpoint", "getConsultationProof",
+                       {"200": _json(sealed | {"description": "An audit proof (axis audit check-proof)"}, "The proof")},
+                       errs, parameters=one),
+        },
+    }  # fmt: skip
+
+
 def contribution() -> dict[str, Any]:
     """What the plug-in adds to /v1/openapi.json: paths, schemas and error examples."""
-    return {"paths": paths(), "schemas": SCHEMAS, "error_examples": ERROR_EXAMPLES}
+    return {
+        "paths": {**paths(), **consultation_paths()},
+        "schemas": SCHEMAS,
+        "error_examples": ERROR_EXAMPLES,
+    }

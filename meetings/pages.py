@@ -21,7 +21,7 @@ import jinja2
 from aiohttp import web
 
 from meetings import axis_port as ax
-from meetings import files, notices, people, positions, service
+from meetings import consultations, files, notices, people, positions, service
 from meetings.people import Person
 
 log = logging.getLogger("meetings.pages")
@@ -205,9 +205,12 @@ async def home(request: web.Request) -> web.StreamResponse:
     visitor = request[VISITOR]
     async with ax.hub_of(request.app).db.connection() as conn:
         meetings = await service.list_meetings(conn, visitor.person)
+        asked = await consultations.list_all(conn, visitor.person)
         names = await _names(conn)
     members = [p for p in names.values() if p.kind == "member" and p.active]
-    return render(request, "cabinet_home.html", meetings=meetings, members=members)
+    return render(
+        request, "cabinet_home.html", meetings=meetings, members=members, consultations=asked
+    )
 
 
 async def meeting(request: web.Request) -> web.StreamResponse:

@@ -16,11 +16,13 @@ GATEWAY_QUEUE = "cabinet.notify"
 
 
 def setup(app: web.Application) -> None:
-    from meetings import pages
+    from meetings import consultation_pages, consultations_web, pages
     from meetings import web as cabinet_web
 
     cabinet_web.setup_routes(app)
+    consultations_web.setup_routes(app)
     pages.setup(app)
+    consultation_pages.setup(app)
 
 
 def commands() -> Sequence[Any]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
+from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -45,16 +47,90 @@ def _days(value: object) -> int:
     return value
 
 
-def _flag(value: object) -> bool:
-    if not isinstance(value, bool):
+def _flag(key: str) -> Any:
+    def check(value: object) -> bool:
+        if not isinstance(value, bool):
+            raise ax.BadRequest(f"{key} must be true or false, not {value!r}", where=f"rules.{key}")
+        return value
+
+    return check
+
+
+def _one_of(key: str, *choices: str) -> Any:
+    def check(value: object) -> str:
+        if value not in choices:
+            raise ax.BadRequest(
+                f"{key} must be one of {', '.join(repr(c) for c in choices)}, not {value!r}",
+                where=f"rules.{key}",
+            )
+        return str(value)
+
+    return check
+
+
+# ISO 8601 durations as written for reminders: days, hours, minutes, seconds (P1D, PT2H, P1DT30M).
+_DURATION = re.compile(r"P(?:(\d{1,4})D)?(?:T(?:(\d{1,5})H)?(?:(\d{1,6})M)?(?:(\d{1,7})S)?)?")
+
+
+def duration(text: str) -> timedelta:
+    """An ISO 8601 duration of days, hours, minutes and seconds; ValueError otherwise."""
+    found = _DURATION.fullmatch(text)
+    if found is None or text in ("P", "PT") or text.endswith("T"):
+        raise ValueError(text)
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in found.groups())
+    span = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if span <= timedelta(0):
+        raise ValueError(text)
+    return span
+
+
+def _reminders(value: object) -> list[str]:
+    where = "rules.reminders"
+    if not isinstance(value, list) or len(value) > 10:
         raise ax.BadRequest(
-            f"take_back_on_close must be true or false, not {value!r}",
-            where="rules.take_back_on_close",
+            'reminders must be a list of at most 10 ISO 8601 durations before the deadline, e.g. ["P1D", "PT2H"]',
+            where=where,
         )
-    return value
+    seen: set[timedelta] = set()
+    for n, item in enumerate(value):
+        try:
+            span = duration(item) if isinstance(item, str) else None
+        except ValueError:
+            span = None
+        if span is None:
+            raise ax.BadRequest(
+                f"reminders[{n}]: {item!r} is not an ISO 8601 duration such as P1D, PT2H or PT30M",
+                where=f"{where}[{n}]",
+            )
+        if span in seen:
+            raise ax.BadRequest(f"reminders[{n}]: {item!r} is given twice", where=f"{where}[{n}]")
+        seen.add(span)
+    return [str(v) for v in value]
 
 
-CHECKS = {"quorum_fraction": _fraction, "notice_days": _days, "take_back_on_close": _flag}
+CHECKS = {
+    "quorum_fraction": _fraction,
+    "notice_days": _days,
+    "take_back_on_close": _flag("take_back_on_close"),
+    # Written consultations (meetings.consultations): Law on Government Organization 2015, Art. 46;
+    # Decree 138/2016, Art. 3.
+    "majority_of": _one_of("majority_of", "all_members", "asked"),
+    "tie_break": _one_of("tie_break", "chair", "none"),
+    "silence": _one_of("silence", "no_reply", "agree"),
+    "ballot_changes": _flag("ballot_changes"),
+    "reminders": _reminders,
+    "member_signature_required": _flag("member_signature_required"),
+}
+
+#: Keys added after version 1 was written: a stored version without them reads them as these.
+DEFAULTS: dict[str, Any] = {
+    "majority_of": "all_members",
+    "tie_break": "chair",
+    "silence": "no_reply",
+    "ballot_changes": True,
+    "reminders": ["P1D", "PT2H"],
+    "member_signature_required": True,
+}
 
 
 def required(rules: dict[str, Any], voting_members: int) -> int:
@@ -66,7 +142,7 @@ def required(rules: dict[str, Any], voting_members: int) -> int:
 def _version(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "version": row["version"],
-        "rules": json.loads(row["rules"]),
+        "rules": {**DEFAULTS, **json.loads(row["rules"])},
         "note": row["note"],
         "created_at": row["created_at"].isoformat(),
     }

@@ -15,7 +15,7 @@ from storage.db import with_database
 from tests.support.services import BASE_AMQP_URL, BASE_DATABASE_URL
 
 
-def _run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+def _run_bench(*args: str, group: str = "meetings") -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "AXIS_DATABASE_URL": BASE_DATABASE_URL,
@@ -23,7 +23,7 @@ def _run_bench(*args: str) -> subprocess.CompletedProcess[str]:
         "AXIS_BENCH_ISOLATION": "prefix",
     }
     return subprocess.run(
-        [sys.executable, "-m", "axis.cli", "bench", "meetings", *args],
+        [sys.executable, "-m", "axis.cli", "bench", group, *args],
         capture_output=True,
         text=True,
         env=env,
@@ -66,3 +66,22 @@ async def test_bench_meetings_prints_every_figure_after_every_member_got_the_who
 async def test_bench_meetings_refuses_nonsense_sizes_before_making_anything() -> None:
     done = await asyncio.to_thread(_run_bench, "--papers", "0", "--json")
     assert done.returncode == 2 and "--papers" in done.stderr
+
+
+async def test_bench_consultations_prints_every_figure_after_every_ballot_was_taken() -> None:
+    before = await _bench_databases()
+    done = await asyncio.to_thread(
+        _run_bench, "--ballots", "45", "--members", "3", "--json", group="consultations"
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) == {
+        "ballots", "members", "seconds", "ballots_per_s", "tally_seconds",
+        "baseline_verify_per_s", "ratio", "hub_rss_growth_mb",
+    }  # fmt: skip
+    assert result["ballots"] == 45 and result["members"] == 3
+    assert result["seconds"] > 0 and result["ballots_per_s"] > 0 and result["tally_seconds"] > 0
+    quotient = result["ballots_per_s"] / result["baseline_verify_per_s"]
+    assert abs(result["ratio"] - quotient) <= 0.05 * quotient + 0.01
+    assert 0 <= result["hub_rss_growth_mb"] < 2000
+    assert await _bench_databases() == before

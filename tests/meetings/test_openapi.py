@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from axis.app import create_app
 from meetings.openapi import ERROR_EXAMPLES
-from tests.meetings.conftest import PASSWORD, Cabinet
+from tests.meetings.conftest import GOV_OFFICE, PASSWORD, Cabinet
 
 CHECKS = [
     not_a_server_error,
@@ -153,6 +153,21 @@ async def test_every_ecabinet_error_example_is_what_the_hub_really_answers(
             json={"urgent": True, "reason": "Họp đột xuất"},
         )  # fmt: skip
         position = "/v1/meetings/{id}/items/{item}/position"
+        asking = {"title": "Xin ý kiến", "summary": "Về dự thảo", "requested_by": GOV_OFFICE,
+                  "questions": ["Đồng ý?"], "members": [cabinet.ids["thutuong"]],
+                  "deadline": (datetime.now(UTC) + timedelta(days=2)).isoformat()}  # fmt: skip
+        drafted = await cabinet.call("POST", "/v1/consultations", "thuky", 201, json=asking)
+        consultation = await cabinet.call(
+            "POST", f"/v1/consultations/{drafted['id']}/open", "thuky", 200
+        )
+        unsigned = {
+            "payload": {"type": "axis.cabinet.ballot", "consultation_id": consultation["id"],
+                        "form_sha256": consultation["form_sha256"], "member": cabinet.ids["thutuong"],
+                        "answers": [{"question": 1, "choice": "agree"}],
+                        "signed_at": datetime.now(UTC).isoformat()}
+        }  # fmt: skip
+        ballots = "/v1/consultations/{id}/ballots"
+        c_id = {"id": consultation["id"]}
 
         provoke: dict[str, Callable[[], Awaitable[Any]]] = {
             "cabinet_missing_token": call("GET", "/v1/cabinet/people", None),
@@ -225,6 +240,30 @@ async def test_every_ecabinet_error_example_is_what_the_hub_really_answers(
                 **js({"title": "X", "file_sha256": "0" * 64, "name": "x.pdf"}),
             ),
             "cabinet_unavailable": lambda: asyncio.to_thread(unavailable),
+            "consultation_not_found": call(
+                "GET", "/v1/consultations/{id}", sec, path_parameters={"id": str(uuid.uuid4())}
+            ),
+            "consultation_not_asked": call(
+                "POST",
+                ballots,
+                member,
+                path_parameters=c_id,
+                **js(
+                    {
+                        **unsigned,
+                        "payload": {**unsigned["payload"], "member": cabinet.ids["botaichinh"]},
+                    }
+                ),
+            ),
+            "consultation_signature_invalid": call(
+                "POST", ballots, cabinet.auth("thutuong"), path_parameters=c_id, **js(unsigned)
+            ),
+            "consultation_not_all_answered": call(
+                "POST", "/v1/consultations/{id}/close", sec, path_parameters=c_id
+            ),
+            "consultation_unknown_organ": call(
+                "POST", "/v1/consultations", sec, **js({**asking, "requested_by": "000.00.00.X99"})
+            ),
         }
         assert set(provoke) == set(ERROR_EXAMPLES)
         problems = []

@@ -20,15 +20,28 @@ async def test_rules_start_at_version_1_and_a_change_makes_a_new_full_version(
         "quorum_fraction": "2/3",
         "notice_days": 3,
         "take_back_on_close": True,
+        # written consultations: more than half of all members, the Prime Minister breaks a tie
+        "majority_of": "all_members",
+        "tie_break": "chair",
+        "silence": "no_reply",
+        "ballot_changes": True,
+        "reminders": ["P1D", "PT2H"],
+        "member_signature_required": True,
     }
     made = await cabinet.call(
         "POST", "/v1/cabinet/rules", "thuky", 201,
         json={"rules": {"notice_days": 5}, "note": "Quy chế mới"},
     )  # fmt: skip
     assert made["version"] == 2 and made["note"] == "Quy chế mới"
-    assert made["rules"] == {"quorum_fraction": "2/3", "notice_days": 5, "take_back_on_close": True}
+    assert made["rules"] == {**first["current"]["rules"], "notice_days": 5}
+    silent = await cabinet.call(
+        "POST", "/v1/cabinet/rules", "thuky", 201,
+        json={"rules": {"silence": "agree", "reminders": ["PT30M"], "majority_of": "asked"}},
+    )  # fmt: skip
+    assert silent["version"] == 3 and silent["rules"]["silence"] == "agree"
+    assert silent["rules"]["reminders"] == ["PT30M"] and silent["rules"]["notice_days"] == 5
     after = await cabinet.call("GET", "/v1/cabinet/rules", "botruong", 200)
-    assert [v["version"] for v in after["versions"]] == [2, 1]
+    assert [v["version"] for v in after["versions"]] == [3, 2, 1]
 
 
 async def test_a_bad_rule_is_a_400_naming_it_and_makes_no_version(cabinet: Cabinet) -> None:
@@ -38,6 +51,16 @@ async def test_a_bad_rule_is_a_400_naming_it_and_makes_no_version(cabinet: Cabin
         ({"quorum_fraction": "3/2"}, "rules.quorum_fraction"),
         ({"notice_days": "3"}, "rules.notice_days"),
         ({"notice_days": 2, "take_back_on_close": "yes"}, "rules.take_back_on_close"),
+        ({"majority_of": "present"}, "rules.majority_of"),
+        ({"tie_break": "coin"}, "rules.tie_break"),
+        ({"silence": "disagree"}, "rules.silence"),
+        ({"ballot_changes": 1}, "rules.ballot_changes"),
+        ({"member_signature_required": None}, "rules.member_signature_required"),
+        ({"reminders": "P1D"}, "rules.reminders"),
+        ({"reminders": ["P1D", "two hours"]}, "rules.reminders[1]"),
+        ({"reminders": ["PT0S"]}, "rules.reminders[0]"),
+        ({"reminders": ["PT"]}, "rules.reminders[0]"),
+        ({"reminders": ["P1D", "PT24H"]}, "rules.reminders[1]"),
     ):
         error = await cabinet.call("POST", "/v1/cabinet/rules", "thuky", 400, json={"rules": rules})
         assert error["error"]["where"] == where

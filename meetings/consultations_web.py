@@ -1,0 +1,149 @@
+"""HTTP handlers of written consultations under /v1/consultations: they read the request, call
+meetings.consultations and write JSON (errors as the axis's `{"error": {code, message, where}}`)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from aiohttp import web
+
+from meetings import axis_port as ax
+from meetings import consultations, report, result_letter
+from meetings.web import caller, json_body
+
+
+def _id(request: web.Request) -> str:
+    return request.match_info["id"]
+
+
+async def list_consultations(request: web.Request) -> web.Response:
+    person = await caller(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        found = await consultations.list_all(conn, person)
+    return web.json_response({"consultations": found})
+
+
+async def create(request: web.Request) -> web.Response:
+    person = await caller(request)
+    consultations._secretariat_only(person)
+    body = await json_body(request)
+    hub = ax.hub_of(request.app)
+    async with hub.db.connection() as conn:
+        made = await consultations.create(conn, hub, person, body)
+    return web.json_response(
+        made, status=201, headers={"Location": f"/v1/consultations/{made['id']}"}
+    )
+
+
+async def get_one(request: web.Request) -> web.Response:
+    person = await caller(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return web.json_response(await consultations.get(conn, person, _id(request)))
+
+
+async def open_(request: web.Request) -> web.Response:
+    person = await caller(request)
+    hub = ax.hub_of(request.app)
+    async with hub.db.connection() as conn:
+        return web.json_response(await consultations.open_(conn, hub, person, _id(request)))
+
+
+async def deadline(request: web.Request) -> web.Response:
+    person = await caller(request)
+    consultations._secretariat_only(person)
+    body = await json_body(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return web.json_response(await consultations.set_deadline(conn, person, _id(request), body))
+
+
+async def get_paper(request: web.Request) -> web.StreamResponse:
+    person = await caller(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        row = await consultations.paper(conn, person, _id(request), request.match_info["paper"])
+    return await ax.stream_blob(
+        request,
+        row["sha256"],
+        row["size"],
+        row["content_type"],
+        **{
+            "Content-Disposition": f"inline; filename*=UTF-8''{quote(row['name'])}",
+            "ETag": f'"{row["sha256"]}"',
+        },
+    )
+
+
+async def post_ballot(request: web.Request) -> web.Response:
+    person = await caller(request)
+    token = request.headers["Authorization"].partition(" ")[2].strip()
+    body = await json_body(request)
+    answer, created = await consultations.cast(
+        ax.hub_of(request.app), person, token, _id(request), body
+    )
+    return web.json_response(answer, status=201 if created else 200)
+
+
+async def get_ballots(request: web.Request) -> web.Response:
+    person = await caller(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return web.json_response(await consultations.ballots(conn, person, _id(request)))
+
+
+async def close(request: web.Request) -> web.Response:
+    person = await caller(request)
+    hub = ax.hub_of(request.app)
+    async with hub.db.connection() as conn:
+        return web.json_response(await consultations.close(conn, hub, person, _id(request)))
+
+
+async def get_tally(request: web.Request) -> web.Response:
+    person = await caller(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return web.json_response(await consultations.get_tally(conn, person, _id(request)))
+
+
+async def get_report(request: web.Request) -> web.Response:
+    person = await caller(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        html = await report.for_person(conn, person, _id(request))
+    return web.Response(
+        body=html,
+        content_type="text/html",
+        charset="utf-8",
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def post_result(request: web.Request) -> web.Response:
+    person = await caller(request)
+    consultations._secretariat_only(person)
+    body = await json_body(request) if request.can_read_body else {}
+    hub = ax.hub_of(request.app)
+    accepted = await result_letter.send(hub, person, _id(request), body)
+    return web.json_response(accepted, status=202)
+
+
+async def get_proof(request: web.Request) -> web.Response:
+    person = await caller(request)
+    hub = ax.hub_of(request.app)
+    return web.json_response(await consultations.proof(hub, person, _id(request)))
+
+
+def setup_routes(app: web.Application) -> None:
+    consultations.setup(app)
+    r = app.router
+    r.add_get("/v1/consultations", list_consultations)
+    r.add_post("/v1/consultations", create)
+    r.add_get("/v1/consultations/{id}", get_one)
+    r.add_post("/v1/consultations/{id}/open", open_)
+    r.add_post("/v1/consultations/{id}/deadline", deadline)
+    r.add_get("/v1/consultations/{id}/papers/{paper}", get_paper)
+    r.add_post("/v1/consultations/{id}/ballots", post_ballot)
+    r.add_get("/v1/consultations/{id}/ballots", get_ballots)
+    r.add_post("/v1/consultations/{id}/close", close)
+    r.add_get("/v1/consultations/{id}/tally", get_tally)
+    r.add_get("/v1/consultations/{id}/report", get_report)
+    r.add_post("/v1/consultations/{id}/result", post_result)
+    r.add_get("/v1/consultations/{id}/proof", get_proof)
