@@ -37,6 +37,18 @@ def local_date(moment: datetime) -> str:
     return moment.astimezone(VIETNAM).strftime("%Y-%m-%d")
 
 
+def local_dates(first: datetime, second: datetime) -> tuple[str, str]:
+    """Two moments as a clerk reads them: dates, or date and time (Vietnam time) when both fall on
+    the same day, so that a message never says "valid from 2026-12-02, not on 2026-12-02"."""
+    if local_date(first) != local_date(second):
+        return local_date(first), local_date(second)
+
+    def clock(moment: datetime) -> str:
+        return moment.astimezone(VIETNAM).strftime("%Y-%m-%d %H:%M:%S (UTC+7)")
+
+    return clock(first), clock(second)
+
+
 def aware(moment: datetime | None) -> datetime:
     if moment is None:
         return datetime.now(UTC)
@@ -296,17 +308,17 @@ def _check_validity(cert: x509.Certificate, label: str, moment: datetime, *, sig
     if not (expired or early):
         return
     who = f"certificate of {describe(cert)}" if signer else f"CA certificate {describe(cert)}"
-    when = f"when the letter was signed ({local_date(moment)})" if stated else "now"
+    bound = cert.not_valid_after_utc if expired else cert.not_valid_before_utc
+    bound_text, moment_text = local_dates(bound, moment)
+    when = f"when the letter was signed ({moment_text})" if stated else f"now ({moment_text})"
     if label == "at":
-        when = f"on {local_date(moment)}"
+        when = f"at {moment_text}"
     if expired:
         raise SignatureError(
-            "certificate_expired",
-            f"{who} expired on {local_date(cert.not_valid_after_utc)} and was not valid {when}",
+            "certificate_expired", f"{who} expired on {bound_text} and was not valid {when}"
         )
     raise SignatureError(
-        "certificate_not_yet_valid",
-        f"{who} is valid only from {local_date(cert.not_valid_before_utc)}, not {when}",
+        "certificate_not_yet_valid", f"{who} is valid only from {bound_text}, not {when}"
     )
 
 

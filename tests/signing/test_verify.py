@@ -417,6 +417,20 @@ def test_verify_refuses_certificate_not_yet_valid(pki: PKI, trust: TrustStore) -
     assert G22 in error.message
 
 
+def test_a_certificate_judged_hours_before_it_begins_is_refused_naming_both_times(
+    pki: PKI, trust: TrustStore
+) -> None:
+    # The same day in Vietnam: dates alone would read "valid only from D, not on D".
+    begins = pki.future.certificate.not_valid_before_utc
+    error = refused(signed_letter(pki.future), trust, at=begins - timedelta(seconds=5))
+    assert error.code == "certificate_not_yet_valid"
+    first, second = (begins + timedelta(hours=7), begins + timedelta(hours=7, seconds=-5))
+    if first.date() != second.date():
+        pytest.skip("the certificate begins in the first seconds of a day in Vietnam")
+    assert first.strftime("%Y-%m-%d %H:%M:%S") in error.message
+    assert second.strftime("%H:%M:%S") in error.message
+
+
 def test_verify_accepts_letter_stamped_before_its_certificate_began(
     pki: PKI, trust: TrustStore
 ) -> None:
