@@ -43,6 +43,14 @@ async def prefill(
             ack_overdue_seconds=base.ack_overdue_seconds,
             tag=f"LS-{uuid.uuid4().hex[:6].upper()}",
         )
+        # A bulk load as PostgreSQL's own tools do it: no foreign-key checks or triggers for rows
+        # consistent by construction (history.py writes the deliveries' DueDate copy itself and no
+        # hub is listening); needs a superuser, and without one the fill is about 40 % slower.
+        try:
+            await conn.execute("SET session_replication_role = replica")
+            checks = "skipped (session_replication_role = replica)"
+        except asyncpg.InsufficientPrivilegeError:
+            checks = "on (not a superuser)"
         totals: dict[str, int] = {}
         for first in range(0, letters, CHUNK):
             count = min(CHUNK, letters - first)
@@ -53,6 +61,7 @@ async def prefill(
                 f"({time.perf_counter() - started:.0f} s)"
             )
         written = time.perf_counter()
+        await conn.execute("RESET session_replication_role")
 
         # The hub's chainer would chain all this while being measured: chain it now, as it would.
         seal = load_seal(sandbox.root / "seal")
@@ -88,6 +97,7 @@ async def prefill(
         "statuses": totals.get("statuses", 0),
         "audit_events": totals.get("audit_events", 0),
         "agencies": len(shape.organs),
+        "foreign_keys_and_triggers": checks,
         "write_seconds": round(written - started, 1),
         "chain_seconds": round(linked - written, 1),
         "vacuum_seconds": round(vacuumed - linked, 1),
