@@ -91,7 +91,6 @@ async def run(options: Options, base: Config, progress: Progress) -> dict[str, A
                 sandbox.queue_prefix,
                 letters[: options.docs],
                 options.recipients,
-                options.concurrency,
                 options.timeout,
             )
         except Exception as exc:  # the hub's figures are worth printing all the same
@@ -201,7 +200,8 @@ def render(result: dict[str, Any]) -> str:
     else:
         lines += [
             f"bare broker, same letters ({base['message_bytes']} B, persistent, one publish to "
-            f"{base['queues']} quorum queues, confirms, one consumer per queue acking):",
+            f"{base['queues']} quorum queues, confirms with {base['in_flight']} in flight, one "
+            "consumer per queue acking):",
             f"  letters        {_rate(base['letters_per_s'])}   publish alone "
             f"{base['publish_per_s']:.1f}/s",
             f"  publish→acked  {_ms(base['latency_publish_to_all_acked_ms'])}",

@@ -36,7 +36,7 @@ def _progress(message: str) -> None:
     default=16,
     show_default=True,
     type=click.IntRange(1, 1000),
-    help="Senders posting at once (and publishers in the baseline).",
+    help="Senders posting at once.",
 )
 @click.option(
     "--workers",
