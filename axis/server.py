@@ -41,8 +41,14 @@ def _serve_one(config: Config, reuse_port: bool) -> None:
     if reuse_port:
         _die_with_parent()
     setup_logging(config.log_format, config.log_level)
+    loop = None
+    if config.event_loop == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
     web.run_app(
         create_app(config),
+        loop=loop,
         host=config.listen_host,
         port=config.listen_port,
         reuse_port=reuse_port,
