@@ -89,7 +89,7 @@ def axis_bench(
     p99), the hub's peak memory and the machine's load.
 
     With --prefill N it first stores N letters of history (a year of them, mixed states, many
-    agencies; about 2 minutes per 100,000 on a 2-core box) and then measures; add --compare to
+    agencies; 1,000,000 took 28 minutes on a busy 2-core box) and then measures; add --compare to
     measure an empty database first in the same run and print both.
 
     It needs the services of `make run` (PostgreSQL and RabbitMQ at AXIS_DATABASE_URL and
