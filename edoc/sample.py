@@ -252,8 +252,12 @@ def make_letter(
     doc_type: BussinessDocType = BussinessDocType.NEW,
     original: Package | None = None,
     with_data: bool = True,
+    today: dt.date | None = None,
 ) -> Package:
     """A letter from `from_organ` to `to_organs` with `attachments` files of about `size` bytes.
+
+    With `today`, the letter is dated within the three days before it and due 5 to 20 days after
+    its date, as a letter being sent now is; without, its dates fall in 2024–2025 (fixed by `seed`).
 
     The first attachment is the signed letter itself (PDF); others alternate between a Word
     annex and a one-entry ZIP (how the reference writer sends a spreadsheet). With a recall,
@@ -274,7 +278,11 @@ def make_letter(
         notation = f"{type_abbreviation}-{abbreviation}"
     else:
         notation = f"{abbreviation}-{rng.choice(_UNITS)}"
-    date = dt.date(2024, 1, 1) + dt.timedelta(days=rng.randint(0, 600))
+    offset = rng.randint(0, 600)
+    if today is None:
+        date = dt.date(2024, 1, 1) + dt.timedelta(days=offset)
+    else:
+        date = today - dt.timedelta(days=offset % 4)
     due = date + dt.timedelta(days=rng.randint(5, 20))
     document_id = f"{from_organ},{format_date(date)},{number}/{notation}"
     response_for: list[ResponseFor] = []

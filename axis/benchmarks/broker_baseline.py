@@ -1,11 +1,11 @@
-"""The yardstick beside the hub: raw RabbitMQ moving the same number of small persistent notices
-through one durable quorum queue per recipient, published with confirms and consumed with acks."""
+"""The yardstick beside the hub: the bare broker carrying the very same signed letters to as many
+durable quorum queues as the letters have recipients, published with confirms and consumed with
+acks. A letter is fully delivered when every recipient's consumer has acknowledged its copy."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from typing import Any
@@ -13,34 +13,28 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
-#: About the size of the hub's own notices (two ids and an organ id, in JSON).
-NOTICE_BYTES = 200
+from axis.benchmarks.figures import latency_ms
+
 #: As the hub's dispatcher sets it on each agency's channel.
 PREFETCH = 50
-
-
-def _notice(recipient: str) -> bytes:
-    body = {
-        "delivery_id": str(uuid.uuid4()),
-        "document_id": str(uuid.uuid4()),
-        "recipient": recipient,
-    }
-    raw = json.dumps(body)
-    pad = max(0, NOTICE_BYTES - len(raw) - len(', "pad": ""'))
-    return json.dumps({**body, "pad": "x" * pad}).encode()
+#: Publishes awaiting their confirm at once, as the hub's relay publishes a batch of its outbox
+#: (axis.workers.relay.BATCH): the broker is measured at its pace, not at one sender's.
+IN_FLIGHT = 500
+#: Every recipient's queue is bound with this key, so one publish reaches them all, as a letter
+#: addressed to several agencies is sent once.
+LETTER_KEY = "letter"
 
 
 async def measure(
     amqp_url: str,
     prefix: str,
+    bodies: list[bytes],
     recipients: int,
-    per_recipient: int,
-    concurrency: int,
     timeout: float,
 ) -> dict[str, Any]:
-    """Publish `recipients * per_recipient` persistent notices with `concurrency` publishers on
-    one confirming channel (as the hub's relay), while one consumer per queue acks each one."""
-    total = recipients * per_recipient
+    """Publish each of `bodies` once, persistent, on one confirming channel with up to IN_FLIGHT
+    unconfirmed (as the hub's relay), routed to `recipients` quorum queues, while one consumer per
+    queue acks each copy; letters fully delivered per second and the publish→all-acked latency."""
     exchange_name = f"{prefix}.baseline"
     queue_names = [f"{prefix}.baseline.{i}" for i in range(recipients)]
     connection = await aio_pika.connect(amqp_url, timeout=10)
@@ -49,18 +43,17 @@ async def measure(
         exchange = await setup.declare_exchange(
             exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
         )
-        for i, name in enumerate(queue_names):
+        for name in queue_names:
             queue = await setup.declare_queue(
                 name,
                 durable=True,
                 arguments={"x-queue-type": "quorum", "x-single-active-consumer": True},
             )
-            await queue.bind(exchange, routing_key=f"r{i}")
+            await queue.bind(exchange, routing_key=LETTER_KEY)
         await setup.close()
         try:
             return await asyncio.wait_for(
-                _run(connection, exchange_name, queue_names, concurrency, total),
-                timeout,
+                _run(connection, exchange_name, queue_names, bodies), timeout
             )
         finally:
             cleanup = await connection.channel()
@@ -74,30 +67,37 @@ async def measure(
 
 
 class _Acks:
-    """Counts the consumers' acks and notes the moment the last one went out."""
+    """Counts each letter's acks; a letter is done when all its copies are acked."""
 
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.count = 0
+    def __init__(self, letters: int, copies: int) -> None:
+        self.letters = letters
+        self.copies = copies
+        self.published_at: dict[str, float] = {}
+        self.acks: dict[str, int] = {}
+        self.done_after: list[float] = []  # seconds from publish to the last copy's ack
         self.last = 0.0
         self.all_done = asyncio.Event()
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         await message.ack()
-        self.count += 1
-        if self.count >= self.total:
-            self.last = time.perf_counter()
-            self.all_done.set()
+        key = message.message_id or ""
+        count = self.acks.get(key, 0) + 1
+        self.acks[key] = count
+        if count == self.copies:
+            now = time.perf_counter()
+            self.done_after.append(now - self.published_at.get(key, now))
+            if len(self.done_after) >= self.letters:
+                self.last = now
+                self.all_done.set()
 
 
 async def _run(
     connection: aio_pika.abc.AbstractConnection,
     exchange_name: str,
     queue_names: list[str],
-    concurrency: int,
-    total: int,
+    bodies: list[bytes],
 ) -> dict[str, Any]:
-    acks = _Acks(total)
+    acks = _Acks(len(bodies), len(queue_names))
     consumers = []
     for name in queue_names:
         channel = await connection.channel()
@@ -107,25 +107,25 @@ async def _run(
     try:
         publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await publishing.get_exchange(exchange_name, ensure=False)
-        keys = [f"r{i % len(queue_names)}" for i in range(total)]
-        bodies = [(key, _notice(key)) for key in keys]
-        work = iter(bodies)
+        window = asyncio.Semaphore(IN_FLIGHT)
 
-        async def publisher() -> None:
-            for routing_key, body in work:  # shared: each notice is published once
+        async def publish(body: bytes) -> None:
+            async with window:
+                message_id = str(uuid.uuid4())
+                acks.published_at[message_id] = time.perf_counter()
                 await exchange.publish(
                     aio_pika.Message(
                         body,
-                        content_type="application/json",
-                        message_id=str(uuid.uuid4()),
+                        content_type="application/xml",
+                        message_id=message_id,
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                     ),
-                    routing_key=routing_key,
+                    routing_key=LETTER_KEY,
                     mandatory=True,
                 )
 
         started = time.perf_counter()
-        await asyncio.gather(*(publisher() for _ in range(concurrency)))
+        await asyncio.gather(*(publish(body) for body in bodies))
         published = time.perf_counter()
         await acks.all_done.wait()
         await publishing.close()
@@ -137,13 +137,17 @@ async def _run(
             with contextlib.suppress(Exception):
                 await channel.close()
     seconds = acks.last - started
+    letters = len(bodies)
     return {
-        "messages": total,
+        "letters": letters,
         "queues": len(queue_names),
-        "message_bytes": len(bodies[0][1]),
-        "publishers": concurrency,
+        "messages": letters * len(queue_names),
+        "message_bytes": round(sum(len(b) for b in bodies) / letters),
+        "in_flight": IN_FLIGHT,
         "publish_seconds": round(published - started, 3),
-        "publish_per_s": round(total / (published - started), 1),
+        "publish_per_s": round(letters / (published - started), 1),
         "seconds": round(seconds, 3),
-        "messages_per_s": round(total / seconds, 1),
+        "letters_per_s": round(letters / seconds, 1),
+        "messages_per_s": round(letters * len(queue_names) / seconds, 1),
+        "latency_publish_to_all_acked_ms": latency_ms(acks.done_after),
     }

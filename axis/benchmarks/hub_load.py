@@ -21,6 +21,7 @@ from typing import Any
 import aio_pika
 import aiohttp
 
+from axis.benchmarks.figures import latency_ms
 from axis.benchmarks.sandbox import BenchAgency, Progress, Sandbox
 from axis.client import AxisClient, AxisClientError
 from axis.workers.topology import Names
@@ -253,13 +254,40 @@ class Tally:
         ]
 
 
+class Agent:
+    """Every call the load makes to the hub, in one place: when the hub gains a batch API, this
+    class is what changes. Errors are the client's (AxisClientError, aiohttp's, timeouts)."""
+
+    ERRORS = (AxisClientError, aiohttp.ClientError, TimeoutError)
+
+    def __init__(self, base_url: str, agency: BenchAgency, session: aiohttp.ClientSession) -> None:
+        self.client = AxisClient(base_url, agency.token, session=session)
+        self.organ_id = agency.organ_id
+
+    async def send(self, letter: bytes) -> dict[str, Any]:
+        """Submit one signed letter; the hub's acceptance (document_id, deliveries)."""
+        answer: dict[str, Any] = await self.client.send(letter)
+        return answer
+
+    async def listed(self, wait: float, limit: int) -> list[dict[str, Any]]:
+        """Long-poll the inbox: deliveries available, oldest first."""
+        items: list[dict[str, Any]] = await self.client.inbox(wait=wait, limit=limit)
+        return items
+
+    async def take(self, item: dict[str, Any]) -> int:
+        """Fetch a listed letter and acknowledge its delivery; the bytes fetched."""
+        data = await self.client.fetch(item["document_id"])
+        await self.client.ack(item["delivery_id"])
+        return len(data)
+
+
 async def _send_all(
     base_url: str, sender: BenchAgency, letters: list[bytes], concurrency: int, tally: Tally
 ) -> None:
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=300)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        client = AxisClient(base_url, sender.token, session=session)
+        agent = Agent(base_url, sender, session)
         queue = iter(enumerate(letters))
 
         async def one_sender() -> None:
@@ -269,8 +297,8 @@ async def _send_all(
                 if tally.first_submit is None:
                     tally.first_submit = started
                 try:
-                    answer = await client.send(letter)
-                except (AxisClientError, aiohttp.ClientError, TimeoutError) as exc:
+                    answer = await agent.send(letter)
+                except Agent.ERRORS as exc:
                     tally.refused.append(f"{type(exc).__name__}: {exc}")
                     continue
                 done = time.perf_counter()
@@ -294,7 +322,7 @@ async def _receive_all(base_url: str, agency: BenchAgency, tally: Tally) -> None
     timeout = aiohttp.ClientTimeout(total=POLL_WAIT + 120)
     organ = agency.organ_id
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        client = AxisClient(base_url, agency.token, session=session)
+        agent = Agent(base_url, agency, session)
         work: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         in_flight: set[str] = set()
         done: set[str] = set()
@@ -304,12 +332,11 @@ async def _receive_all(base_url: str, agency: BenchAgency, tally: Tally) -> None
             while True:
                 item = await work.get()
                 try:
-                    data = await client.fetch(item["document_id"])
-                    tally.fetched[(item["document_id"], organ)] = len(data)
-                    await client.ack(item["delivery_id"])
-                except (AxisClientError, aiohttp.ClientError, TimeoutError) as exc:
+                    size = await agent.take(item)
+                except Agent.ERRORS as exc:
                     tally.errors.append(f"{organ} {item['delivery_id']}: {exc}")
                 else:
+                    tally.fetched[(item["document_id"], organ)] = size
                     tally.acked_at[(item["document_id"], organ)] = time.perf_counter()
                     done.add(item["delivery_id"])
                 finally:
@@ -325,7 +352,7 @@ async def _receive_all(base_url: str, agency: BenchAgency, tally: Tally) -> None
                     await progressed.wait()
                     continue
                 progressed.clear()
-                items = await client.inbox(wait=POLL_WAIT, limit=POLL_LIMIT)
+                items = await agent.listed(POLL_WAIT, POLL_LIMIT)
                 listed = time.perf_counter()
                 fresh = [
                     i
@@ -350,24 +377,6 @@ async def _receive_all(base_url: str, agency: BenchAgency, tally: Tally) -> None
             for task in fetchers:
                 task.cancel()
             await asyncio.gather(*fetchers, return_exceptions=True)
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile of `values` (sorted or not)."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def _latency_ms(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "p99": None, "max": None}
-    return {
-        "p50": round(percentile(values, 50) * 1000, 1),
-        "p95": round(percentile(values, 95) * 1000, 1),
-        "p99": round(percentile(values, 99) * 1000, 1),
-        "max": round(max(values) * 1000, 1),
-    }
 
 
 async def drive(
@@ -420,7 +429,19 @@ async def drive(
         if doc in tally.submitted_at
     ]
     accept = [tally.accepted_at[d] - tally.submitted_at[d] for d in tally.submitted_at]
+    # A letter is fully delivered when its last recipient acknowledged it.
+    last_ack: dict[str, float] = {}
+    acks_of: dict[str, int] = {}
+    for (doc, _), at in tally.acked_at.items():
+        acks_of[doc] = acks_of.get(doc, 0) + 1
+        last_ack[doc] = max(at, last_ack.get(doc, at))
+    full = [doc for doc, n in acks_of.items() if n == tally.recipients]
+    letters_seconds = max((last_ack[d] for d in full), default=start) - start
+    full_latency = [last_ack[d] - tally.submitted_at[d] for d in full if d in tally.submitted_at]
     return {
+        "letters_delivered": len(full),
+        "letters_seconds": round(letters_seconds, 3),
+        "letters_per_s": round(len(full) / letters_seconds, 1) if letters_seconds > 0 else None,
         "documents_accepted": docs,
         "documents_refused": len(tally.refused),
         "deliveries_expected": expected,
@@ -431,9 +452,10 @@ async def drive(
         "delivery_seconds": round(delivery_seconds, 3),
         "documents_per_s": round(docs / submit_seconds, 1) if submit_seconds > 0 else None,
         "deliveries_per_s": round(acked / delivery_seconds, 1) if delivery_seconds > 0 else None,
-        "latency_submit_to_inbox_ms": _latency_ms(in_inbox),
-        "latency_submit_to_listed_ms": _latency_ms(listed),
-        "latency_submit_to_202_ms": _latency_ms(accept),
+        "latency_submit_to_inbox_ms": latency_ms(in_inbox),
+        "latency_submit_to_listed_ms": latency_ms(listed),
+        "latency_submit_to_202_ms": latency_ms(accept),
+        "latency_submit_to_all_acked_ms": latency_ms(full_latency),
         "bytes_fetched": sum(tally.fetched.values()),
         "problems": len(problems),
         "first_problems": problems[:10],

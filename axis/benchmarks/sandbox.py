@@ -16,6 +16,7 @@ import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import aio_pika
@@ -97,9 +98,15 @@ class Sandbox:
         chain = [self.issued.certificate, *self.issued.chain]
         to = [r.organ_id for r in self.recipients]
         letters = []
+        today = datetime.now(edoc.VN_TZ).date()  # dated now, so none is overdue on arrival
         for i in range(count):
             package = sample.make_letter(
-                from_organ=self.sender.organ_id, to_organs=to, attachments=1, size=size, seed=i
+                from_organ=self.sender.organ_id,
+                to_organs=to,
+                attachments=1,
+                size=size,
+                seed=i,
+                today=today,
             )
             header = package.header
             assert isinstance(header, edoc.MessageHeader)

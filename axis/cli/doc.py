@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sys
 from typing import Any, BinaryIO
@@ -279,6 +280,8 @@ def sample_cmd(
         kind=kind,
         seed=seed,
         with_data=not stream,
+        # Due dates relative to today, so a sample sent now is not overdue on arrival.
+        today=dt.datetime.now(edoc.VN_TZ).date(),
     )
     package = letter
     if status_code is not None:

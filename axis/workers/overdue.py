@@ -6,7 +6,6 @@ import logging
 
 from axis import metrics
 from axis.core import ledger
-from axis.core.ledger.rules import overdue_condition
 from axis.hub import Hub
 from axis.workers.worker import PeriodicWorker
 
@@ -33,12 +32,7 @@ class OverdueWatch(PeriodicWorker):
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", _LOCK):
                 return 0
             rows = await ledger.mark_overdue(conn, threshold)
-            # The interpolated text is our own constant condition; the threshold is bound as $1.
-            current = await conn.fetchval(
-                f"""SELECT count(*) FROM deliveries d JOIN documents doc ON doc.id = d.document_id
-                     WHERE {overdue_condition("$1")}""",
-                threshold,
-            )
+            current = await ledger.count_overdue(conn, threshold)
         metrics.OVERDUE_NOW.set(current)
         for r in rows:
             metrics.OVERDUE_TOTAL.inc()

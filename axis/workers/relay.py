@@ -25,6 +25,12 @@ log = logging.getLogger("axis.relay")
 
 BATCH = 500
 
+#: The oldest committed outbox rows no other process holds, by the outbox's primary key: the
+#: outbox only holds what is not yet published, so this never reads the ledger's history.
+CLAIM = """SELECT o.id, o.delivery_id, o.routing_key, d.document_id
+             FROM outbox o JOIN deliveries d ON d.id = o.delivery_id
+            ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED"""
+
 
 class Relay(PeriodicWorker):
     """Publishes the outbox, woken by NOTIFY at each commit and by a short poll."""
@@ -75,12 +81,7 @@ class Relay(PeriodicWorker):
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows were relayed."""
         async with self.db.connection() as conn, conn.transaction():
-            rows = await conn.fetch(
-                """SELECT o.id, o.delivery_id, o.routing_key, d.document_id
-                     FROM outbox o JOIN deliveries d ON d.id = o.delivery_id
-                    ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED""",
-                BATCH,
-            )
+            rows = await conn.fetch(CLAIM, BATCH)
             if not rows:
                 return 0
             exchange = await self._exchange_for()

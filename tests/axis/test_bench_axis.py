@@ -52,16 +52,26 @@ async def test_bench_axis_prints_every_figure_and_every_delivery_is_acknowledged
     hub, baseline = result["hub"], result["baseline"]
     assert hub["complete"] is True, hub["first_problems"]
     assert hub["documents_accepted"] == 20
+    assert hub["letters_delivered"] == 20
     assert hub["deliveries_acked"] == hub["deliveries_expected"] == 40
-    for figure in ("documents_per_s", "deliveries_per_s"):
+    for figure in ("letters_per_s", "documents_per_s", "deliveries_per_s"):
         assert hub[figure] > 0
-    for latency in ("latency_submit_to_inbox_ms", "latency_submit_to_listed_ms"):
-        assert set(hub[latency]) >= {"p50", "p95", "p99"}
+    for latency in (
+        "latency_submit_to_inbox_ms",
+        "latency_submit_to_listed_ms",
+        "latency_submit_to_202_ms",
+    ):
         assert all(hub[latency][p] is not None for p in ("p50", "p95", "p99"))
     assert hub["peak_memory"]["total_mib"] > 0
-    assert baseline["messages"] == 40
-    assert baseline["messages_per_s"] > 0
-    assert result["ratio"] > 0
+    assert len(hub["load_average"]["before"]) == 3
+    # The bare broker carried the very same letters, one copy to each recipient's queue.
+    assert baseline["letters"] == 20 and baseline["queues"] == 2 and baseline["messages"] == 40
+    assert baseline["message_bytes"] == result["package_bytes"] > 10_000
+    assert baseline["letters_per_s"] > 0
+    rates = result["letters_per_s"]
+    assert rates["hub"] == hub["letters_per_s"] and rates["broker"] == baseline["letters_per_s"]
+    assert rates["ratio"] == result["ratio"] == round(rates["hub"] / rates["broker"], 4)
+    assert len(result["machine"]["load_average"]) == 3
 
     # Nothing of the run is left behind: its database and its vhost are gone.
     name = result["sandbox"]["database"]
@@ -73,3 +83,29 @@ async def test_bench_axis_prints_every_figure_and_every_delivery_is_acknowledged
     finally:
         await admin.close()
     assert left == 0
+
+
+async def test_bench_axis_measures_an_empty_and_a_prefilled_database_in_one_run() -> None:
+    done = await asyncio.to_thread(
+        _run_bench,
+        *("--docs", "10", "--recipients", "2", "--concurrency", "4"),
+        *("--prefill", "3000", "--compare", "--json"),
+    )
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["empty"]["complete"] is True and result["hub"]["complete"] is True
+    assert result["empty"]["letters_delivered"] == result["hub"]["letters_delivered"] == 10
+    prefill = result["prefill"]
+    assert prefill["letters"] == 3000
+    assert prefill["deliveries"] >= 3000 and prefill["audit_events"] >= 3000
+    assert prefill["seconds"] > 0
+    assert result["prefilled_vs_empty"] == round(
+        result["hub"]["letters_per_s"] / result["empty"]["letters_per_s"], 4
+    )
+
+
+def test_compare_without_prefill_is_refused() -> None:
+    done = _run_bench("--docs", "1", "--compare")
+    assert done.returncode == 2
+    assert "--compare" in done.stderr and "--prefill" in done.stderr

@@ -70,10 +70,15 @@ async def test_a_letter_past_its_due_date_without_done_is_overdue(
     letter = world.letter(g22, [h41])
     sent = await (await client.post("/v1/documents", data=letter, headers=g22.auth)).json()
     assert await _overdue(client, g22) == []
-    # The letter's DueDate passes (moved back in the database rather than waiting days).
+    # The letter's DueDate passes (moved back in the database rather than waiting days: on the
+    # letter and on its deliveries, which carry a copy for the overdue watch's index).
+    past = dt.date.today() - dt.timedelta(days=2)
     await db.execute(
-        "UPDATE documents SET due_date = $1 WHERE id = $2::uuid",
-        dt.date.today() - dt.timedelta(days=2),
+        "UPDATE documents SET due_date = $1 WHERE id = $2::uuid", past, sent["document_id"]
+    )
+    await db.execute(
+        "UPDATE deliveries SET due_date = $1 WHERE document_id = $2::uuid",
+        past,
         sent["document_id"],
     )
     assert [i["document_id"] for i in await _overdue(client, g22)] == [sent["document_id"]]

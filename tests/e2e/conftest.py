@@ -345,8 +345,8 @@ class AxisRun:
         self.agencies[organ_id] = agency
         return agency
 
-    def hub(self, name: str = "hub") -> HubProcess:
-        process = HubProcess(self.env, self.tmp_path / f"{name}.log", name)
+    def hub(self, name: str = "hub", workers: int = 1) -> HubProcess:
+        process = HubProcess(self.env, self.tmp_path / f"{name}.log", name, workers)
         self.hubs.append(process)
         return process
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 import subprocess
@@ -101,6 +102,19 @@ def test_sample_writes_a_letter_that_inspect_reads(tmp_path):
     assert [r["organ_id"] for r in data["recipients"]] == ["000.00.00.H26", "000.00.00.H29"]
     assert [a["size"] for a in data["attachments"]] == [3000, 3000]
     assert data["type"]["name"] == "Tờ trình"
+
+
+def test_sample_is_dated_now_and_due_in_the_coming_weeks(tmp_path):
+    out = tmp_path / "letter.edxml"
+    result = CliRunner().invoke(cli, ["doc", "sample", "--seed", "5", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = inspect(out)
+    today = datetime.datetime.now(edoc.VN_TZ).date()
+    promulgated = datetime.date.fromisoformat(data["promulgation_date"])
+    due = datetime.date.fromisoformat(data["due_date"])
+    assert today - datetime.timedelta(days=3) <= promulgated <= today
+    # Sent now, it is not overdue on arrival.
+    assert today < due <= today + datetime.timedelta(days=20)
 
 
 def test_sample_to_stdout_is_an_edxml_document():

@@ -24,8 +24,11 @@ _DIE_WITH_US = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 class HubProcess:
     """One `axis serve` process; its output goes to a log file that failures can show."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, name: str = "hub") -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, name: str = "hub", workers: int = 1
+    ) -> None:
         self.name = name
+        self.workers = workers
         self.port = free_port()
         self.env = {"AXIS_ENV": "development", **env, "AXIS_LISTEN": f"127.0.0.1:{self.port}"}
         self.log_path = log_path
@@ -46,7 +49,15 @@ class HubProcess:
             log.write(f"\n===== {self.name} start #{self.starts} =====\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                [*_DIE_WITH_US, sys.executable, "-m", "axis.cli", "serve"],
+                [
+                    *_DIE_WITH_US,
+                    sys.executable,
+                    "-m",
+                    "axis.cli",
+                    "serve",
+                    "--workers",
+                    str(self.workers),
+                ],
                 env=env,
                 cwd=PROJECT_ROOT,
                 stdout=log,

@@ -39,6 +39,9 @@ def _contains(value: str | None) -> str | None:
     return f"%{escaped}%"
 
 
+# Newest first by the delivery's sequence (made in the letter's own transaction, so in the order
+# letters were received), read backwards from the recipient's index: a page costs its rows, not
+# the agency's whole history.
 _RECEIVED = """
 SELECT doc.id, doc.kind, doc.code_number, doc.code_notation, doc.subject, doc.type_name,
        doc.promulgation_date, doc.due_date, doc.signature, doc.received_at, doc.business_type,
@@ -56,7 +59,7 @@ SELECT doc.id, doc.kind, doc.code_number, doc.code_notation, doc.subject, doc.ty
    AND ($4::text IS NULL OR doc.subject ILIKE $4)
    AND ($6::date IS NULL OR doc.promulgation_date >= $6)
    AND ($7::date IS NULL OR doc.promulgation_date <= $7)
- ORDER BY doc.received_at DESC, doc.id DESC LIMIT $8"""
+ ORDER BY d.seq DESC LIMIT $8"""
 
 _SENT = """
 SELECT doc.id, doc.kind, doc.code_number, doc.code_notation, doc.subject, doc.type_name,

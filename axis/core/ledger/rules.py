@@ -16,9 +16,15 @@ def overdue_condition(threshold_param: str) -> str:
     """SQL over `deliveries d JOIN documents doc`: a letter's delivery is overdue when it was not
     acknowledged within the threshold (bound as `threshold_param`, seconds), or when its DueDate (a
     day in Vietnam) has passed without status 06 (done) or 02 (refused)."""
-    return f"""doc.kind = 'letter' AND d.state <> 'failed' AND (
+    return f"doc.kind = 'letter' AND {delivery_overdue_condition(threshold_param)}"
+
+
+def delivery_overdue_condition(threshold_param: str) -> str:
+    """`overdue_condition` on `deliveries d` alone, for deliveries known to be letters' (each
+    delivery carries its letter's DueDate, migration 0011), so no document need be read."""
+    return f"""d.state <> 'failed' AND (
     (d.state IN ('queued', 'available') AND d.created_at < now() - make_interval(secs => {threshold_param}))
-    OR (doc.due_date IS NOT NULL AND doc.due_date < (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date
+    OR (d.due_date IS NOT NULL AND d.due_date < (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date
         AND d.business_status IS DISTINCT FROM '06' AND d.business_status IS DISTINCT FROM '02'))"""
 
 

@@ -344,14 +344,41 @@ async def refused_by_recipient(
     return True
 
 
+#: The deliveries the overdue rule may newly catch, each branch read from its partial index
+#: (migration 0011): unacknowledged and not yet flagged; dated, open and not yet flagged. The
+#: rule itself (rules.overdue_condition) is applied to these few afterwards.
+_OVERDUE_CANDIDATES = """
+SELECT d.id FROM deliveries d
+ WHERE d.overdue_logged_at IS NULL AND d.state IN ('queued', 'available')
+   AND d.created_at < now() - make_interval(secs => $1)
+UNION
+SELECT d.id FROM deliveries d
+ WHERE d.overdue_logged_at IS NULL AND d.due_date IS NOT NULL AND d.state <> 'failed'
+   AND d.business_status IS DISTINCT FROM '06' AND d.business_status IS DISTINCT FROM '02'
+   AND d.due_date < (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date"""
+
+#: Every delivery overdue now has been flagged (mark_overdue runs first) and only letters'
+#: deliveries are flagged, so the count reads only flagged deliveries that may still be overdue
+#: (their partial index) and no document.
+_OVERDUE_NOW = f"""
+SELECT count(*) FROM deliveries d
+ WHERE d.overdue_logged_at IS NOT NULL AND d.state <> 'failed'
+   AND d.business_status IS DISTINCT FROM '06' AND d.business_status IS DISTINCT FROM '02'
+   AND (d.state IN ('queued', 'available') OR d.due_date IS NOT NULL)
+   AND {rules.delivery_overdue_condition("$1")}"""
+
+
 async def mark_overdue(conn: asyncpg.Connection, threshold: float) -> list[asyncpg.Record]:
     """Deliveries newly overdue (rules.overdue_condition) are marked once, each with an 'overdue'
-    audit entry in the same statement; returns them (id, recipient, document_id, sender, due_date)."""
-    # The interpolated text is our own constant condition; the threshold is bound as $1.
+    audit entry in the same statement; returns them (id, recipient, document_id, sender, due_date).
+
+    The cost follows the deliveries in flight and those falling due, not the ledger's history."""
+    # The interpolated text is our own constant SQL; the threshold is bound as $1.
     rows: list[asyncpg.Record] = await conn.fetch(
         f"""WITH m AS (UPDATE deliveries d SET overdue_logged_at = now()
                          FROM documents doc
-                        WHERE doc.id = d.document_id AND d.overdue_logged_at IS NULL
+                        WHERE d.id = ANY(ARRAY({_OVERDUE_CANDIDATES}))
+                          AND doc.id = d.document_id AND d.overdue_logged_at IS NULL
                           AND {rules.overdue_condition("$1")}
                     RETURNING d.id, d.recipient, doc.id AS document_id, doc.sender, doc.due_date),
                  a AS (INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
@@ -362,3 +389,9 @@ async def mark_overdue(conn: asyncpg.Connection, threshold: float) -> list[async
         repo.AUDIT_CHANNEL,
     )
     return rows
+
+
+async def count_overdue(conn: asyncpg.Connection, threshold: float) -> int:
+    """How many deliveries are overdue now; call after mark_overdue in the same transaction."""
+    count: int = await conn.fetchval(_OVERDUE_NOW, threshold)
+    return count

@@ -136,25 +136,32 @@ def _message(notice: Notice) -> aio_pika.Message:
 
 
 async def stuck_push_agencies(conn: asyncpg.Connection, grace: float) -> list[str]:
-    """Push agencies with a delivery waiting longer than `grace` past its first or next attempt."""
+    """Push agencies with a delivery waiting longer than `grace` past its first or next attempt.
+
+    Asked per push agency of its deliveries in flight (the index on recipient and state), so the
+    cost follows the push agencies and their backlog, never the ledger's history."""
     rows = await conn.fetch(
-        """SELECT DISTINCT d.recipient FROM deliveries d JOIN agencies a ON a.organ_id = d.recipient
-            WHERE a.delivery_mode = 'push' AND d.state IN ('queued', 'available')
-              AND d.created_at < now() - make_interval(secs => $1)
-              AND (d.next_attempt_at IS NULL OR d.next_attempt_at < now() - make_interval(secs => $1))""",
+        """SELECT a.organ_id FROM agencies a
+            WHERE a.delivery_mode = 'push' AND EXISTS (
+                  SELECT 1 FROM deliveries d
+                   WHERE d.recipient = a.organ_id AND d.state IN ('queued', 'available')
+                     AND d.created_at < now() - make_interval(secs => $1)
+                     AND (d.next_attempt_at IS NULL
+                          OR d.next_attempt_at < now() - make_interval(secs => $1)))""",
         grace,
     )
-    return [r["recipient"] for r in rows]
+    return [r["organ_id"] for r in rows]
 
 
 async def stuck_pull_deliveries(conn: asyncpg.Connection, grace: float) -> list[uuid.UUID]:
-    """Pull deliveries relayed more than `grace` ago whose notice never made them available."""
+    """Pull deliveries relayed more than `grace` ago whose notice never made them available,
+    oldest first; read from the index of queued deliveries (migration 0011)."""
     rows = await conn.fetch(
         """SELECT d.id FROM deliveries d JOIN agencies a ON a.organ_id = d.recipient
             WHERE a.delivery_mode = 'pull' AND d.state = 'queued'
               AND d.created_at < now() - make_interval(secs => $1)
               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.delivery_id = d.id)
-            ORDER BY d.seq LIMIT 500""",
+            ORDER BY d.created_at LIMIT 500""",
         grace,
     )
     return [r["id"] for r in rows]
