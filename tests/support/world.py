@@ -68,7 +68,8 @@ def letter_package(
         signer_info=edoc.SignerInfo(
             competence="KT. BỘ TRƯỞNG", position="Thứ trưởng", full_name="Nguyễn Văn Ấn"
         ),
-        due_date=today + dt.timedelta(days=10),
+        # Due ten days from the real today: a letter sent by a test is never overdue on arrival.
+        due_date=dt.datetime.now(edoc.VN_TZ).date() + dt.timedelta(days=10),
         response_for=response_for or [],
         steering_type=1,
     )
