@@ -20,6 +20,7 @@ from axis import metrics
 from axis.core import repo
 from axis.core.ledger import reads, rules
 from axis.core.ledger.records import DeliveryItem, NewDelivery, StoredDocument
+from storage.db import notify
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ async def _insert_deliveries(
         "INSERT INTO outbox (delivery_id, routing_key) VALUES ($1, $2)",
         [(d.delivery_id, d.recipient) for d in deliveries],
     )
-    await conn.execute("SELECT pg_notify($1, '')", repo.OUTBOX_CHANNEL)
+    await notify(conn, repo.OUTBOX_CHANNEL)
 
 
 async def set_business_status(conn: asyncpg.Connection, delivery_id: uuid.UUID, code: str) -> None:
@@ -204,19 +205,22 @@ async def set_business_status(conn: asyncpg.Connection, delivery_id: uuid.UUID, 
 async def make_available(conn: asyncpg.Connection, delivery_id: uuid.UUID) -> str | None:
     """queued → available: a pull delivery shows in its recipient's inbox, audited 'delivered'.
     Returns the recipient, or None when it was not queued (idempotent). One statement: the change,
-    its audit entry and the wake-ups (inbox waiters, the audit chainer) commit together."""
-    recipient: str | None = await conn.fetchval(
+    its audit entry commit together; the wake-ups (inbox waiters, the audit chainer, live pages)
+    go after the commit."""
+    row = await conn.fetchrow(
         """WITH d AS (UPDATE deliveries SET state = 'available', available_at = now()
                        WHERE id = $1 AND state = 'queued' RETURNING id, recipient, document_id),
                 a AS (INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
                       SELECT 'delivered', recipient, document_id, id, '{"via": "inbox"}'::jsonb FROM d)
-           SELECT d.recipient, pg_notify($2, d.recipient), pg_notify($3, '') FROM d""",
+           SELECT d.recipient, d.document_id FROM d""",
         delivery_id,
-        repo.INBOX_CHANNEL,
-        repo.AUDIT_CHANNEL,
     )
-    if recipient is not None:
-        metrics.STAGE.labels("available").inc()
+    if row is None:
+        return None
+    recipient: str = row["recipient"]
+    await notify(conn, repo.INBOX_CHANNEL, recipient)
+    await repo.audited(conn, [row["document_id"]])
+    metrics.STAGE.labels("available").inc()
     return recipient
 
 
@@ -357,8 +361,9 @@ async def mark_overdue(conn: asyncpg.Connection, threshold: float) -> list[async
                  a AS (INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
                        SELECT 'overdue', recipient, document_id, id,
                               jsonb_build_object('due_date', due_date) FROM m)
-            SELECT m.*, pg_notify($2, '') FROM m""",
+            SELECT m.* FROM m""",
         threshold,
-        repo.AUDIT_CHANNEL,
     )
+    if rows:
+        await repo.audited(conn, [r["document_id"] for r in rows])
     return rows

@@ -178,7 +178,8 @@ class Dispatcher(Worker):
     @contextlib.asynccontextmanager
     async def _drain_lock(self, organ_id: str) -> AsyncIterator[object]:
         local = self._local_locks.setdefault(organ_id, asyncio.Lock())
-        async with local, self.hub.db.connection() as conn:
+        # A session lock: the connection is reset fully before it goes back to the pool.
+        async with local, self.hub.db.connection(session_state=True) as conn:
             key = f"axis-push:{organ_id}"
             await conn.execute("SELECT pg_advisory_lock(hashtext($1))", key)
             try:
