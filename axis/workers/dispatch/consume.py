@@ -14,7 +14,7 @@ import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from axis.core import repo
-from axis.core.delivery import acknowledge_push, make_available
+from axis.core.delivery import acknowledge_push, make_available, push_body
 from axis.hub import Hub
 from axis.workers.dispatch import retries
 from axis.workers.dispatch.push import Pusher, push_headers
@@ -209,7 +209,7 @@ class Dispatcher(Worker):
         # A stream: a missing or corrupt blob shows while it is read, as a failed attempt.
         return await self.pusher.post(
             agency["webhook_url"],
-            self.hub.blobs.open(row["content_sha256"]),
+            await push_body(self.hub, row["content_sha256"]),
             push_headers(agency["token_hash"], row),
             allow_private=agency["webhook_allow_private"],
         )
