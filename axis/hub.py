@@ -37,6 +37,10 @@ class InboxWaiters:
         if not self._events[organ_id]:
             del self._events[organ_id]
 
+    def waiting(self, organ_id: str) -> int:
+        """How many long-polls of this agency wait in this process."""
+        return len(self._events.get(organ_id, ()))
+
     def wake(self, organ_id: str) -> None:
         if organ_id == "*":
             targets = [e for events in self._events.values() for e in events]

@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from axis.adapters.api import HUB
 from axis.core import ledger
 from axis.core.ids import uuid7
 from axis.core.ledger.batch import LetterBatcher, SameLetterInBatch
 from storage.db import Database
+from tests.support.waiting import wait_for
 
 G22, H41, H29 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H29"
 
@@ -126,3 +128,32 @@ async def test_an_identical_letter_sent_at_once_from_many_requests_is_accepted_o
     assert same[0]["document_id"] == same[1]["document_id"] == same[2]["document_id"]
     assert await db.fetchval("SELECT count(*) FROM documents") == 7
     assert await db.fetchval("SELECT count(*) FROM deliveries") == 7
+
+
+async def test_a_long_poll_on_another_hub_wakes_as_soon_as_the_letter_commits(
+    client_for, hub_config, world, db
+) -> None:
+    g22 = await world.register(db, G22)
+    h41 = await world.register(db, H41)
+    one = await client_for(hub_config)
+    two = await client_for(hub_config)  # a second hub process on the same database
+    hubs = [client.server.app[HUB] for client in (one, two)]
+    # Both hubs hear the others' wake-ups before the long-poll starts (LISTEN connections up).
+    await wait_for(lambda: all(hub.token_cache.listening for hub in hubs))
+    loop = asyncio.get_running_loop()
+
+    async def long_poll() -> tuple[float, list[dict[str, object]]]:
+        resp = await two.get("/v1/inbox", params={"wait": "50"}, headers=h41.auth)
+        assert resp.status == 200
+        return loop.time(), (await resp.json())["items"]
+
+    waiting = asyncio.create_task(long_poll())
+    # The long-poll is parked on hub two before the letter is sent to hub one.
+    await wait_for(lambda: hubs[1].inbox.waiting(H41) == 1)
+    sent = await one.post("/v1/documents", data=world.letter(g22, [h41]), headers=g22.auth)
+    assert sent.status == 202
+    committed = loop.time()
+    answered, items = await waiting
+    assert [i["document_id"] for i in items] == [(await sent.json())["document_id"]]
+    # Woken by hub one's wake-up after its commit, not by the end of the 50 s wait.
+    assert answered - committed < 25
