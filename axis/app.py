@@ -231,6 +231,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             ("audit chainer", chainer.close),
             ("dispatcher", dispatcher.close),
             ("rabbitmq", broker.close),
+            ("letter batches", hub.letters.close),
             ("postgresql", db.close),
             ("blob store", blobs.close),
         ]
