@@ -24,7 +24,7 @@ from axis.logs import request_id_var
 from axis.workers.broker import Broker, BrokerUnavailable
 from axis.workers.chainer import Chainer
 from axis.workers.dispatch import Dispatcher
-from axis.workers.notify import Listener
+from axis.workers.notify import Listener, Notifier
 from axis.workers.overdue import OverdueWatch
 from axis.workers.relay import Relay
 from axis.workers.topology import Names
@@ -201,19 +201,20 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         hub.inbox.wake(organ_id)
         dispatcher.agencies_changed(organ_id)
 
-    listener = Listener(
-        config.database_url,
-        {
-            repo.INBOX_CHANNEL: hub.inbox.wake,
-            repo.OUTBOX_CHANNEL: relay.wake,
-            repo.AGENCY_CHANNEL: agency_changed,
-            repo.AUDIT_CHANNEL: chainer.wake,
-            repo.EVENTS_CHANNEL: live.publish,
-            repo.SESSIONS_CHANNEL: live.sessions_ended,
-        },
-        on_lost=[hub.token_cache.listen_lost],
-    )
+    channels: dict[str, Callable[[str], None]] = {
+        repo.INBOX_CHANNEL: hub.inbox.wake,
+        repo.OUTBOX_CHANNEL: relay.wake,
+        repo.AGENCY_CHANNEL: agency_changed,
+        repo.AUDIT_CHANNEL: chainer.wake,
+        repo.EVENTS_CHANNEL: live.publish,
+        repo.SESSIONS_CHANNEL: live.sessions_ended,
+    }
+    listener = Listener(config.database_url, channels, on_lost=[hub.token_cache.listen_lost])
+    # Wake-ups of this process's writes go out after their commit (storage.db.notify).
+    notifier = Notifier(config.database_url, channels, listener)
+    db.notices = notifier.send
     listener.start()
+    notifier.start()
     relay.start()
     chainer.start()
     dispatcher.start()
@@ -225,10 +226,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("overdue watch", watch.close),
             ("listener", listener.close),
+            ("notifier", notifier.close),
             ("relay", relay.close),
             ("audit chainer", chainer.close),
             ("dispatcher", dispatcher.close),
             ("rabbitmq", broker.close),
+            ("letter batches", hub.letters.close),
             ("postgresql", db.close),
             ("blob store", blobs.close),
         ]

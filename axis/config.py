@@ -22,6 +22,9 @@ DEFAULTS: dict[str, str] = {
     "AXIS_LOG_LEVEL": "info",
     "AXIS_QUEUE_PREFIX": "axis",
     "AXIS_MAX_DOCUMENT_BYTES": str(100 * 1024 * 1024),
+    # Packages of at most this many bytes are kept in PostgreSQL, made durable by the commit that
+    # records them (no file, no fsync); larger ones go to the blob store. 0: always the blob store.
+    "AXIS_INLINE_MAX_BYTES": str(64 * 1024),
     "AXIS_PUBLIC_URL": "",
     # The development CA made by `make run`; production points this at the CAs it trusts.
     "AXIS_TRUST_DIR": str(PROJECT_ROOT / "var" / "ca"),
@@ -96,6 +99,7 @@ class Config:
     cabinet_signer_dir: str = ""
     token_cache_seconds: float = 5.0
     event_loop: str = "uvloop"
+    inline_max_bytes: int = 64 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -164,6 +168,7 @@ class Config:
             cabinet_signer_dir=values["AXIS_CABINET_SIGNER_DIR"].strip(),
             token_cache_seconds=_cache_seconds(values, "AXIS_TOKEN_CACHE_SECONDS"),
             event_loop=_event_loop(values["AXIS_EVENT_LOOP"]),
+            inline_max_bytes=_inline_max(values["AXIS_INLINE_MAX_BYTES"]),
         )
         if bool(cfg.tls_cert) != bool(cfg.tls_key):
             raise ConfigError("AXIS_TLS_CERT", "AXIS_TLS_CERT and AXIS_TLS_KEY go together")
@@ -262,6 +267,23 @@ def mask_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+#: A package kept in PostgreSQL is read whole into memory; past this it belongs in the blob store.
+INLINE_LIMIT = 16 * 1024 * 1024
+
+
+def _inline_max(value: str) -> int:
+    try:
+        number = int(value)
+        if not 0 <= number <= INLINE_LIMIT:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            "AXIS_INLINE_MAX_BYTES",
+            f"must be a number of bytes from 0 to {INLINE_LIMIT}, not {value!r}",
+        ) from None
+    return number
 
 
 def _positive_int(values: Mapping[str, str], name: str) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 import signing
 from axis.config import Config
 from axis.core.agencies import Agency
+from axis.core.ledger.batch import LetterBatcher
 from axis.workers.broker import Broker
 from axis.workers.topology import Names
 from storage.blobs import BlobStore
@@ -35,6 +36,10 @@ class InboxWaiters:
         self._events[organ_id].discard(event)
         if not self._events[organ_id]:
             del self._events[organ_id]
+
+    def waiting(self, organ_id: str) -> int:
+        """How many long-polls of this agency wait in this process."""
+        return len(self._events.get(organ_id, ()))
 
     def wake(self, organ_id: str) -> None:
         if organ_id == "*":
@@ -112,6 +117,11 @@ class Hub:
     names: Names
     inbox: InboxWaiters = field(default_factory=InboxWaiters)
     token_cache: TokenCache = field(default_factory=lambda: TokenCache(5.0))
+    #: Group commit of submitted letters (axis/core/ledger/batch.py).
+    letters: LetterBatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.letters = LetterBatcher(self.db)
 
     @property
     def trust(self) -> signing.TrustStore:

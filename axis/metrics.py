@@ -25,3 +25,9 @@ STAGE_SECONDS = Histogram(
 PUSH_ATTEMPTS = Counter("axis_push_attempts_total", "Webhook deliveries attempted", ["outcome"])
 OVERDUE_TOTAL = Counter("axis_deliveries_overdue_total", "Deliveries that fell overdue")
 OVERDUE_NOW = Gauge("axis_deliveries_overdue_now", "Deliveries overdue right now")
+BATCH_SIZE = Histogram(
+    "axis_group_commit_size",
+    "Items written together in one group-commit transaction",
+    ["kind"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)

@@ -292,6 +292,13 @@ class _Scanner:
             raise MalformedError(
                 f"not well-formed XML: {message}", line=exc.lineno, code="malformed"
             ) from None
+        except LookupError as exc:
+            # expat asks Python's codecs for an encoding it does not know itself; a name Python
+            # does not know either (`encoding="uAUTF-8"`) ends up here, not as an ExpatError.
+            raise MalformedError(
+                f"not well-formed XML: the declared encoding is unknown ({exc})",
+                code="malformed",
+            ) from None
         except EdocError:
             raise
         except RecursionError:  # pragma: no cover - depth is limited long before

@@ -192,6 +192,8 @@ async def letter_attachment(hub: Hub, organ_id: str, document_id: str, ref: str)
     async with hub.db.connection() as conn:
         agency = await agencies.get(conn, organ_id)
     found = await delivery.attachment_for(hub, agency, document_id, ref)
+    # Papers are read from the blob store; a small letter's attachment lives in its package.
+    await delivery.keep_in_blob_store(hub, found.sha256, within=found.package_sha256)
     return dataclasses.asdict(found)
 
 

@@ -444,6 +444,19 @@ def _check_key_fits_method(signature: etree._Element, cert: x509.Certificate) ->
         )
 
 
+class _Verifier(XMLVerifier):
+    """signxml's verifier without its first copy of the whole document: signxml serializes and
+    parses the element it is given again before anything else, to guard the caller's tree, and
+    then copies it once more before each reference's transforms (which is the copy it changes).
+    Our tree is read by nothing else while it verifies, so that first copy is a parse for
+    nothing."""
+
+    def get_root(self, data: Any) -> Any:
+        if isinstance(data, etree._Element):
+            return data
+        return super().get_root(data)  # type: ignore[no-untyped-call]
+
+
 def _verify_xml(
     root: etree._Element, signature: etree._Element, signer: x509.Certificate
 ) -> etree._Element:
@@ -458,7 +471,7 @@ def _verify_xml(
         verification_time=signer.not_valid_before_utc,
     )
     try:
-        result = XMLVerifier().verify(
+        result = _Verifier().verify(
             root, x509_cert=signer, expect_config=config, parser=_PARSER, validate_schema=True
         )
     except InvalidDigest as exc:

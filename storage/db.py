@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -15,6 +15,36 @@ log = logging.getLogger("storage.db")
 
 
 CLOSE_GRACE = 5.0
+
+#: A notification to send once the work on a connection is done: (channel, payload).
+Notice = tuple[str, str]
+NoticeSink = Callable[[Sequence[Notice]], None]
+
+#: Notifications queued by `notify` on a connection lent by `Database.connection()` whose
+#: database has a sink, by id of the connection; sent when the connection is given back.
+_QUEUED: dict[int, list[Notice]] = {}
+
+
+async def notify(conn: asyncpg.Connection, channel: str, payload: str = "") -> None:
+    """A wake-up for whoever listens on `channel`, sent after the caller's transaction.
+
+    On a connection lent by a `Database` that has a notice sink (`Database.notices`), this costs no
+    round trip and takes no part in the transaction: the notice is handed to the sink when the
+    connection goes back to the pool, after the commit (a rolled-back transaction may still send
+    it: a notice is only a nudge to look). Anywhere else it is PostgreSQL's own NOTIFY, delivered
+    at the caller's commit."""
+    queued = _QUEUED.get(id(conn))
+    if queued is None:
+        await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+    else:
+        queued.append((channel, payload))
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing. asyncpg still rolls back a transaction left open;
+    the session state that its default reset query clears (advisory locks, settings, LISTEN,
+    cursors) is only ever made on a connection borrowed with `session_state=True`, which is reset
+    fully before it goes back. Spares a round trip per borrowed connection."""
 
 
 class DatabaseUnavailable(Exception):
@@ -95,6 +125,9 @@ class Database:
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.last_error: str | None = None
+        #: Where `notify` hands the notices of a connection once it is given back; None sends
+        #: them with PostgreSQL's NOTIFY inside the caller's transaction.
+        self.notices: NoticeSink | None = None
 
     async def start(self, *, wait: bool = False) -> None:
         if self._task is None:
@@ -107,7 +140,11 @@ class Database:
         while self._pool is None:
             try:
                 self._pool = await asyncpg.create_pool(
-                    self.url, min_size=self._min, max_size=self._max, command_timeout=60
+                    self.url,
+                    min_size=self._min,
+                    max_size=self._max,
+                    command_timeout=60,
+                    reset=_no_reset,
                 )
                 self.last_error = None
                 self._ready.set()
@@ -128,8 +165,13 @@ class Database:
         await asyncio.wait_for(self._ready.wait(), timeout)
 
     @asynccontextmanager
-    async def connection(self, wait: float = 5.0) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; waits up to `wait` seconds for the first connect at start-up."""
+    async def connection(
+        self, wait: float = 5.0, *, session_state: bool = False
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; waits up to `wait` seconds for the first connect at start-up.
+
+        `session_state=True` for a caller that leaves state in the session (a session advisory
+        lock, a SET): the connection is reset fully before it goes back to the pool."""
         if self._pool is None and wait > 0:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._ready.wait(), wait)
@@ -138,6 +180,10 @@ class Database:
             conn = await pool.acquire()
         except _CONNECTION_LOST as exc:
             raise self._unavailable(exc) from exc
+        sink = self.notices
+        queued: list[Notice] = []
+        if sink is not None:
+            _QUEUED[id(conn)] = queued
         try:
             yield conn
         except DatabaseUnavailable:
@@ -152,18 +198,36 @@ class Database:
                 raise self._unavailable(exc) from exc
             raise
         finally:
-            await self._release(pool, conn)
+            if sink is not None:
+                _QUEUED.pop(id(conn), None)
+            await self._release(pool, conn, session_state)
+            if queued:
+                assert sink is not None
+                try:
+                    sink(queued)
+                except Exception:
+                    log.exception("event=notice_sink_failed notices=%d", len(queued))
 
     def _unavailable(self, exc: BaseException) -> DatabaseUnavailable:
         self.last_error = f"{type(exc).__name__}: {exc}"
         return DatabaseUnavailable(self.last_error)
 
     @staticmethod
-    async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    async def _release(
+        pool: asyncpg.Pool, conn: asyncpg.Connection, session_state: bool = False
+    ) -> None:
         """Give the connection back. When that fails (the server went away after the caller's
         last statement), asyncpg has already thrown the connection out; what the caller did is
         done, committed or not, and must not be reported as failed because of it."""
         try:
+            if session_state and not _is_lost(conn):
+                try:
+                    await conn.reset(timeout=10)
+                except BaseException:
+                    # A session that could not be cleaned (a lock that may still be held) never
+                    # goes back to the pool.
+                    conn.terminate()
+                    raise
             await pool.release(conn)
         except Exception as exc:
             log.warning("event=db_release_failed error=%r", f"{type(exc).__name__}: {exc}")

@@ -279,11 +279,18 @@ async def send_document(request: web.Request) -> web.Response:
 
 
 async def stream_blob(
-    request: web.Request, sha256: str, size: int, content_type: str, **headers: str
+    request: web.Request,
+    sha256: str,
+    size: int,
+    content_type: str,
+    *,
+    within: str | None = None,
+    **headers: str,
 ) -> web.StreamResponse:
-    """Stream a stored blob as the answer (every door's downloads use this). The first chunk is
-    read before the status goes out, so a missing blob is still a clean error."""
-    first, chunks = await delivery.open_bytes(request.app[HUB], sha256)
+    """Stream stored bytes as the answer (every door's downloads use this; `within`: the package
+    that carries an attachment, see delivery.open_bytes). The first chunk is read before the
+    status goes out, so missing bytes are still a clean error."""
+    first, chunks = await delivery.open_bytes(request.app[HUB], sha256, within=within)
     response = web.StreamResponse(
         headers={"Content-Type": content_type, "Content-Length": str(size), **headers}
     )
@@ -324,6 +331,7 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
         found.sha256,
         found.size,
         found.content_type,
+        within=found.package_sha256,
         **{"Content-Disposition": disposition},
     )
 

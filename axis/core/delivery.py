@@ -7,6 +7,7 @@ Services only: they return the ledger's typed records and raise domain errors; /
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from datetime import datetime
 
 import asyncpg
 
+import edoc
 from axis.core import ledger, statuses
 from axis.core.agencies import Agency
 from axis.core.errors import BadRequest, NotFound, StoredBytesLost, Unauthorized
@@ -182,38 +184,114 @@ async def trace(hub: Hub, agency: Agency, document_id: str) -> ledger.Trace:
 
 
 # ---------------------------------------------------------------- stored bytes
+#
+# A document's bytes live in one of two places: a small package in PostgreSQL (stored_bytes,
+# written by the transaction that recorded it), anything else in the blob store. Every reader
+# comes through `open_bytes`, which knows both and checks the SHA-256 of what it read. A small
+# letter's attachments are not stored apart: they are read out of the package (`within`).
 
 
-async def open_bytes(hub: Hub, sha256: str) -> tuple[bytes, AsyncIterator[bytes]]:
+def _unreadable(sha256: str, code: str) -> StoredBytesLost:
+    log.error("event=blob_unreadable sha256=%s error=%r", sha256, code)
+    return StoredBytesLost(f"the stored bytes are unreadable ({code}); the operators are alerted")
+
+
+async def _inline(hub: Hub, sha256: str) -> bytes | None:
+    """Bytes kept in PostgreSQL, checked against their name; None when not kept there."""
+    async with hub.db.connection() as conn:
+        data = await ledger.stored_bytes(conn, sha256)
+    if data is None:
+        return None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise _unreadable(sha256, "blob_corrupt")
+    return data
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    """The rest of bytes read whole: nothing."""
+    empty: tuple[bytes, ...] = ()
+    for chunk in empty:
+        yield chunk
+
+
+async def _failing(error: Exception) -> AsyncIterator[bytes]:
+    """Bytes that fail as they are read (the push counts a failed attempt)."""
+    raise error
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+def _attachment_in(package: bytes, sha256: str) -> bytes | None:
+    try:
+        parsed = edoc.parse(package)
+    except edoc.EdocError:
+        return None
+    for attachment in parsed.attachments:
+        if attachment.sha256 == sha256 and attachment.data is not None:
+            return attachment.data
+    return None
+
+
+async def open_bytes(
+    hub: Hub, sha256: str, *, within: str | None = None
+) -> tuple[bytes, AsyncIterator[bytes]]:
     """The first chunk of stored bytes and the rest: the first is read before anything is
-    answered, so bytes that cannot be read are StoredBytesLost, not a broken answer."""
-    chunks = hub.blobs.open(sha256).__aiter__()
+    answered, so bytes that cannot be read are StoredBytesLost, not a broken answer.
+
+    `within`: the SHA-256 of the package that carries these bytes (an attachment), read when
+    they are not stored on their own."""
     from storage.blobs import BlobError
 
+    data = await _inline(hub, sha256)
+    if data is None and within is not None:
+        package = await _inline(hub, within)
+        if package is not None:
+            data = await asyncio.to_thread(_attachment_in, package, sha256)
+            if data is None or hashlib.sha256(data).hexdigest() != sha256:
+                raise _unreadable(sha256, "attachment_not_in_package")
+    if data is not None:
+        return data, _nothing()
+    chunks = hub.blobs.open(sha256).__aiter__()
     try:
         first = await anext(chunks)
     except StopAsyncIteration:
         first = b""
     except BlobError as exc:
-        log.error("event=blob_unreadable sha256=%s error=%r", sha256, exc)
-        raise StoredBytesLost(
-            f"the stored bytes are unreadable ({exc.code}); the operators are alerted"
-        ) from None
+        raise _unreadable(sha256, exc.code) from None
     return first, chunks
 
 
-async def read_bytes(hub: Hub, sha256: str) -> bytes:
+async def read_bytes(hub: Hub, sha256: str, *, within: str | None = None) -> bytes:
     """All the stored bytes at once (VDXP answers them in one body)."""
     from storage.blobs import BlobError
 
-    first, rest = await open_bytes(hub, sha256)
+    first, rest = await open_bytes(hub, sha256, within=within)
     try:
         return first + b"".join([chunk async for chunk in rest])
     except BlobError as exc:
-        log.error("event=blob_unreadable sha256=%s error=%r", sha256, exc)
-        raise StoredBytesLost(
-            f"the stored bytes are unreadable ({exc.code}); the operators are alerted"
-        ) from None
+        raise _unreadable(sha256, exc.code) from None
+
+
+async def push_body(hub: Hub, sha256: str) -> bytes | AsyncIterator[bytes]:
+    """A document's bytes for a webhook POST: whole when kept in PostgreSQL, else streamed from
+    the blob store; bytes that cannot be read fail while read (storage.blobs.BlobError)."""
+    from storage.blobs import BlobCorrupt
+
+    async with hub.db.connection() as conn:
+        data = await ledger.stored_bytes(conn, sha256)
+    if data is None:
+        return hub.blobs.open(sha256)
+    found = hashlib.sha256(data).hexdigest()
+    if found != sha256:
+        return _failing(BlobCorrupt(sha256, found, len(data)))
+    return data
+
+
+async def keep_in_blob_store(hub: Hub, sha256: str, *, within: str | None = None) -> None:
+    """Make sure the blob store holds these bytes (for a reader that reads only the blob store,
+    such as meetings/ papers): copied there from PostgreSQL or the package when kept there."""
+    if await hub.blobs.exists(sha256):
+        return
+    await hub.blobs.put(await read_bytes(hub, sha256, within=within))
 
 
 # ---------------------------------------------------------------- transitions

@@ -1,8 +1,9 @@
 """Sending a letter: read, validate, verify, store and route it, all inside the request.
 
-Nothing is stored for a refused letter. Blobs are written before the database transaction; they
-are content-addressed, so a blob left by a refused or failed request is harmless and is reused by
-the next identical one.
+Nothing is stored for a refused letter. A small package (AXIS_INLINE_MAX_BYTES) is stored by the
+transaction that records the letter; a large one goes to the blob store before it. Blobs are
+content-addressed, so a blob left by a refused or failed request is harmless and is reused by the
+next identical one.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from axis.core import ledger, repo
 from axis.core.agencies import Agency
 from axis.core.errors import AxisError, BadRequest, Conflict, Forbidden, TooLarge, Unprocessable
 from axis.core.ids import uuid7
+from axis.core.ledger.batch import SameLetterInBatch
 from axis.hub import Hub
+from storage.blobs import BlobRef
 
 log = logging.getLogger("axis.ingest")
 
@@ -221,10 +224,19 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> ledger.AcceptedLetter
     if checked.signature == "legacy":
         # The chain of custody of an unsigned letter starts here: recipients get it sealed by the axis.
         kept = await asyncio.to_thread(hub.seal.sign_document, data)
-    stored = await hub.blobs.put(kept)
-    for attachment in package.attachments:
-        assert attachment.data is not None
-        await hub.blobs.put(attachment.data)
+    inline: bytes | None = None
+    if len(kept) <= hub.config.inline_max_bytes:
+        # A small letter: its bytes commit with its rows (stored_bytes), and its attachments are
+        # read out of the package when asked for (delivery.open_bytes), so no file is written.
+        inline = kept
+        stored = BlobRef(hashlib.sha256(kept).hexdigest(), len(kept), created=True)
+    else:
+        stored = await hub.blobs.put(kept)
+        # A large one's attachments are stored apart as well, so they stream without the package
+        # being read again.
+        for attachment in package.attachments:
+            assert attachment.data is not None
+            await hub.blobs.put(attachment.data)
     metrics.STAGE_SECONDS.labels("check_and_store").observe(time.perf_counter() - started)
 
     document_id = uuid7()
@@ -286,6 +298,7 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> ledger.AcceptedLetter
             for i, a in enumerate(package.attachments, start=1)
         ],
         deliveries=deliveries,
+        inline=inline,
         audit={
             "sha256": content_sha,
             "recipients": recipients,
@@ -296,9 +309,9 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> ledger.AcceptedLetter
         },
     )
     try:
-        async with hub.db.connection() as conn, conn.transaction():
-            await ledger.insert_letter(conn, letter)
-    except asyncpg.UniqueViolationError:
+        # Committed with the letters sent at the same moment (group commit); returns once committed.
+        await hub.letters.insert(letter)
+    except (asyncpg.UniqueViolationError, SameLetterInBatch):
         # The same letter sent twice at the same moment: the other request won; answer as it did.
         async with hub.db.connection() as conn:
             earlier = await _earlier(

@@ -10,11 +10,13 @@ from typing import Any
 
 import asyncpg
 
+from storage.db import notify
+
 AGENCY_CHANNEL = "axis_agencies"
 INBOX_CHANNEL = "axis_inbox"
 OUTBOX_CHANNEL = "axis_outbox"
 AUDIT_CHANNEL = "axis_audit"
-#: NOTIFY with a document id whenever something about it is audited (trigger in 0004_users.sql).
+#: NOTIFY with a document id whenever something about it is audited (`audited`, after commit).
 EVENTS_CHANNEL = "axis_events"
 #: NOTIFY with the SHA-256 of a clerk's session token when that session ends (logout, user
 #: disabled, new password): every hub ends the live streams opened with it.
@@ -193,18 +195,25 @@ async def audit(
     delivery_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    # The NOTIFY wakes the audit chainer at commit (axis/workers/chainer.py); one statement, one round trip.
     await conn.execute(
-        """WITH e AS (INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
-                      VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id)
-           SELECT pg_notify($6, '') FROM e""",
+        """INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
+           VALUES ($1, $2, $3, $4, $5::jsonb)""",
         event,
         organ_id,
         document_id,
         delivery_id,
         json.dumps(details or {}, ensure_ascii=False),
-        AUDIT_CHANNEL,
     )
+    await audited(conn, [document_id] if document_id is not None else [])
+
+
+async def audited(conn: asyncpg.Connection, document_ids: Sequence[uuid.UUID]) -> None:
+    """After audit rows are written: the audit chainer wakes, and so do the live pages of the
+    documents they name, once the caller's transaction is over (storage.db.notify: no NOTIFY
+    inside the write transaction, no round trip). Every writer of audit_events calls this."""
+    await notify(conn, AUDIT_CHANNEL)
+    for document_id in dict.fromkeys(document_ids):
+        await notify(conn, EVENTS_CHANNEL, str(document_id))
 
 
 async def audit_events(conn: asyncpg.Connection, document_id: uuid.UUID) -> list[asyncpg.Record]:

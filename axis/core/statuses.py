@@ -41,14 +41,25 @@ class Made:
     signer_fingerprint: str | None = None
     #: SHA-256 of the bytes as an agency posted them: the same package again is answered once.
     received_sha256: str | None = None
+    #: The package's bytes when small enough to be stored by the transaction that records it.
+    inline: bytes | None = None
+
+
+async def store(hub: Hub, data: bytes) -> tuple[str, int, bytes | None]:
+    """Where a status package's bytes go: (sha256, size, the bytes themselves when they are to be
+    stored with its rows, AXIS_INLINE_MAX_BYTES), else into the blob store now."""
+    if len(data) <= hub.config.inline_max_bytes:
+        return hashlib.sha256(data).hexdigest(), len(data), data
+    stored = await hub.blobs.put(data)
+    return stored.sha256, stored.size, None
 
 
 async def seal(hub: Hub, message: edoc.StatusMessage) -> Made:
     """A status the axis writes for someone (01 for a recipient, 13 for a clerk): built in edXML,
     sealed by the axis (the agency's signing key is not here), and stored."""
     data = await asyncio.to_thread(hub.seal.sign_document, edoc.build(edoc.Package(header=message)))
-    stored = await hub.blobs.put(data)
-    return Made(message, stored.sha256, stored.size, "axis")
+    sha256, size, inline = await store(hub, data)
+    return Made(message, sha256, size, "axis", inline=inline)
 
 
 async def record(
@@ -120,6 +131,7 @@ async def record(
             received_sha256=made.received_sha256,
             deliveries=deliveries,
             audit_delivery_id=about_delivery,
+            inline=made.inline,
             audit={
                 "status_code": code,
                 "status_document_id": str(status_id),
@@ -237,14 +249,15 @@ async def post(
     kept = data
     if checked.signature == "legacy":
         kept = await asyncio.to_thread(hub.seal.sign_document, data)
-    stored = await hub.blobs.put(kept)
+    sha256, size, inline = await store(hub, kept)
     made = Made(
         status,
-        stored.sha256,
-        stored.size,
+        sha256,
+        size,
         checked.signature,
         checked.signer_fingerprint,
         received_sha,
+        inline=inline,
     )
     async with hub.db.connection() as conn, conn.transaction():
         if code == "13":

@@ -37,6 +37,9 @@ def test_defaults_point_at_local_services() -> None:
         ("AXIS_TOKEN_CACHE_SECONDS", "nan"),
         ("AXIS_TOKEN_CACHE_SECONDS", "86400"),
         ("AXIS_EVENT_LOOP", "trio"),
+        ("AXIS_INLINE_MAX_BYTES", "-1"),
+        ("AXIS_INLINE_MAX_BYTES", "64KB"),
+        ("AXIS_INLINE_MAX_BYTES", str(64 * 1024 * 1024)),
     ],
 )
 def test_a_bad_value_names_the_variable(variable: str, value: str) -> None:

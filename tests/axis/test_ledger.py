@@ -4,6 +4,7 @@ and only a letter's sender and recipients may see it."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import uuid
@@ -18,12 +19,47 @@ from axis.core.ledger.rules import is_overdue, transition_error
 from tests.support.world import World
 
 G22, H41, H29, X99 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H29", "000.00.00.X99"
+#: An agency that takes its letters by webhook (the others pull them from their inbox).
+P77 = "000.00.00.P77"
 
 
 @pytest.fixture
 async def agencies(db: asyncpg.Connection, world: World) -> None:
     for organ in (G22, H41, H29, X99):
         await world.register(db, organ, with_cert=False)
+    await world.register(db, P77, webhook="http://127.0.0.1:9/hook", with_cert=False)
+
+
+def _new(
+    recipients: list[str], *, sender: str = G22, due: dt.date | None = None
+) -> ledger.NewLetter:
+    letter_id = uuid7()
+    sha = hashlib.sha256(letter_id.bytes).hexdigest()
+    return ledger.NewLetter(
+        id=letter_id,
+        sender=sender,
+        edxml_document_id=f"doc-{letter_id.hex}",
+        business_type=0,
+        stored_sha256=sha,
+        received_sha256=sha,
+        size=10,
+        code_number="12",
+        code_notation="VPCP-TH",
+        subject="Về việc thử sổ cái",
+        type_name="Công văn",
+        promulgation_date=dt.date(2026, 1, 5),
+        due_date=due,
+        signature="xmldsig",
+        signer_fingerprint=None,
+        summary={"trace": []},
+        acceptance={"document_id": str(letter_id), "receipt": {}},
+        received_at=datetime.now(UTC),
+        links=[],
+        attachments=[
+            ledger.NewAttachment("cid-1", "to-trinh.pdf", "application/pdf", None, 3, sha)
+        ],
+        deliveries=[ledger.NewDelivery(uuid7(), r) for r in recipients],
+    )
 
 
 async def _letter(
@@ -33,39 +69,10 @@ async def _letter(
     sender: str = G22,
     due: dt.date | None = None,
 ) -> tuple[uuid.UUID, dict[str, uuid.UUID]]:
-    letter_id = uuid7()
-    deliveries = [ledger.NewDelivery(uuid7(), r) for r in recipients]
-    sha = hashlib.sha256(letter_id.bytes).hexdigest()
+    letter = _new(recipients, sender=sender, due=due)
     async with db.transaction():
-        await ledger.insert_letter(
-            db,
-            ledger.NewLetter(
-                id=letter_id,
-                sender=sender,
-                edxml_document_id=f"doc-{letter_id.hex}",
-                business_type=0,
-                stored_sha256=sha,
-                received_sha256=sha,
-                size=10,
-                code_number="12",
-                code_notation="VPCP-TH",
-                subject="Về việc thử sổ cái",
-                type_name="Công văn",
-                promulgation_date=dt.date(2026, 1, 5),
-                due_date=due,
-                signature="xmldsig",
-                signer_fingerprint=None,
-                summary={"trace": []},
-                acceptance={"document_id": str(letter_id), "receipt": {}},
-                received_at=datetime.now(UTC),
-                links=[],
-                attachments=[
-                    ledger.NewAttachment("cid-1", "to-trinh.pdf", "application/pdf", None, 3, sha)
-                ],
-                deliveries=deliveries,
-            ),
-        )
-    return letter_id, {d.recipient: d.delivery_id for d in deliveries}
+        await ledger.insert_letter(db, letter)
+    return letter.id, {d.recipient: d.delivery_id for d in letter.deliveries}
 
 
 async def _events(db: asyncpg.Connection, delivery_id: uuid.UUID) -> list[str]:
@@ -75,36 +82,70 @@ async def _events(db: asyncpg.Connection, delivery_id: uuid.UUID) -> list[str]:
     return [r["event"] for r in rows]
 
 
-async def test_a_letter_is_recorded_with_its_deliveries_outbox_rows_and_acceptance_audited(
+async def test_a_letter_is_recorded_available_to_pull_agencies_and_relayed_to_push_ones(
     db, agencies
 ) -> None:
-    letter_id, deliveries = await _letter(db, [H41, H29])
-    assert (
-        await db.fetchval(
-            "SELECT count(*) FROM outbox WHERE delivery_id = ANY($1::uuid[])",
-            list(deliveries.values()),
-        )
-        == 2
+    letter_id, deliveries = await _letter(db, [H41, P77])
+    # A pull agency's delivery is in its inbox by the commit that recorded the letter.
+    assert [i.delivery_id for i in await ledger.inbox(db, [H41], limit=10)] == [deliveries[H41]]
+    assert await _events(db, deliveries[H41]) == ["delivered"]
+    # A push agency's waits for the relay and the dispatcher, in sending order.
+    outbox = await db.fetch("SELECT delivery_id FROM outbox")
+    assert [r["delivery_id"] for r in outbox] == [deliveries[P77]]
+    item = await ledger.delivery(db, deliveries[P77])
+    assert item is not None and item.state == "queued"
+    assert await _events(db, deliveries[P77]) == []
+    events = await db.fetch(
+        "SELECT event FROM audit_events WHERE document_id = $1 ORDER BY id", letter_id
     )
-    assert (
-        await db.fetchval(
-            "SELECT count(*) FROM audit_events WHERE document_id = $1 AND event = 'accepted'",
-            letter_id,
-        )
-        == 1
-    )
+    assert [r["event"] for r in events] == ["accepted", "delivered"]
     [attachment] = await ledger.attachments(db, letter_id)
     assert attachment.name == "to-trinh.pdf" and attachment.position == 1
     assert (await ledger.attachment(db, letter_id, "cid:cid-1")) == attachment
 
 
-async def test_made_available_once_and_audited_once(db, agencies) -> None:
-    _, deliveries = await _letter(db, [H41])
-    did = deliveries[H41]
-    assert await ledger.make_available(db, did) == H41
+async def test_letters_written_together_each_get_their_own_rows_in_order(db, agencies) -> None:
+    letters = [_new([H41, P77]), _new([H29]), *(_new([H41]) for _ in range(3))]
+    async with db.transaction():
+        await ledger.insert_letters(db, letters)
+    accepted = await db.fetch(
+        "SELECT document_id FROM audit_events WHERE event = 'accepted' ORDER BY id"
+    )
+    assert [r["document_id"] for r in accepted] == [letter.id for letter in letters]
+    inbox = await ledger.inbox(db, [H41], limit=10)
+    assert [i.document_id for i in inbox] == [letters[0].id, *(x.id for x in letters[2:])]
+    outbox = await db.fetch("SELECT delivery_id FROM outbox")
+    assert [r["delivery_id"] for r in outbox] == [letters[0].deliveries[1].delivery_id]
+    attachments = await db.fetchval("SELECT count(*) FROM document_attachments")
+    assert attachments == 5
+
+
+async def test_a_letter_already_stored_refuses_the_set_and_nothing_of_it_is_written(
+    db, agencies
+) -> None:
+    stored = _new([H41])
+    async with db.transaction():
+        await ledger.insert_letter(db, stored)
+    same_identity = dataclasses.replace(_new([H29]), edxml_document_id=stored.edxml_document_id)
+    with pytest.raises(asyncpg.UniqueViolationError):
+        async with db.transaction():
+            await ledger.insert_letters(db, [_new([H29]), same_identity])
+    assert await db.fetchval("SELECT count(*) FROM documents") == 1
+
+
+async def test_a_stranded_queued_pull_delivery_is_made_available_once_and_audited_once(
+    db, agencies
+) -> None:
+    # A letter to an agency that pushed then, and pulls now: the sweeper makes it available.
+    _, deliveries = await _letter(db, [P77])
+    await db.execute(
+        "UPDATE agencies SET delivery_mode = 'pull', webhook_url = NULL WHERE organ_id = $1", P77
+    )
+    did = deliveries[P77]
+    assert await ledger.make_available(db, did) == P77
     assert await ledger.make_available(db, did) is None
     assert await _events(db, did) == ["delivered"]
-    [item] = await ledger.inbox(db, [H41], limit=10)
+    [item] = await ledger.inbox(db, [P77], limit=10)
     assert item.delivery_id == did and item.state == "available"
     assert isinstance(item.received_at, datetime) and item.code == "12/VPCP-TH"
 
@@ -114,7 +155,6 @@ async def test_acknowledged_once_with_business_status_01_and_its_own_audit_entry
 ) -> None:
     _, deliveries = await _letter(db, [H41])
     did = deliveries[H41]
-    await ledger.make_available(db, did)
     async with db.transaction():
         now = await ledger.acknowledge(db, did, via="api")
     assert now is not None and now.state == "acknowledged" and now.business_status == "01"
@@ -126,26 +166,26 @@ async def test_acknowledged_once_with_business_status_01_and_its_own_audit_entry
 
 
 async def test_a_push_acknowledgement_is_audited_delivered_then_acknowledged(db, agencies) -> None:
-    _, deliveries = await _letter(db, [H41])
+    _, deliveries = await _letter(db, [P77])
     async with db.transaction():
-        await ledger.acknowledge(db, deliveries[H41], via="push")
-    assert await _events(db, deliveries[H41]) == ["delivered", "acknowledged"]
+        await ledger.acknowledge(db, deliveries[P77], via="push")
+    assert await _events(db, deliveries[P77]) == ["delivered", "acknowledged"]
 
 
 async def test_a_failed_push_schedules_a_retry_then_dead_letters_each_audited(db, agencies) -> None:
-    letter_id, deliveries = await _letter(db, [H41])
-    did = deliveries[H41]
+    letter_id, deliveries = await _letter(db, [P77])
+    did = deliveries[P77]
     due = datetime.now(UTC) + timedelta(seconds=30)
     await ledger.schedule_retry(
-        db, did, letter_id, H41, attempts=1, error="503 from webhook", next_attempt_at=due
+        db, did, letter_id, P77, attempts=1, error="503 from webhook", next_attempt_at=due
     )
     item = await ledger.delivery(db, did)
     assert item is not None and item.state == "queued" and item.attempts == 1
     assert item.push_failing_since is not None
     # The sender sees that pushes fail, not the recipient's webhook's answer; the recipient sees it.
     assert item.error_for(G22) is not None and "503" not in (item.error_for(G22) or "")
-    assert item.error_for(H41) == "503 from webhook"
-    await ledger.dead_letter(db, did, letter_id, H41, attempts=2, error="timeout")
+    assert item.error_for(P77) == "503 from webhook"
+    await ledger.dead_letter(db, did, letter_id, P77, attempts=2, error="timeout")
     item = await ledger.delivery(db, did)
     assert item is not None and item.state == "failed" and item.attempts == 2
     assert await _events(db, did) == ["retry_scheduled", "delivery_failed"]
@@ -159,7 +199,7 @@ async def test_a_recipient_refusal_fails_only_a_waiting_delivery_of_its_own(db, 
     item = await ledger.delivery(db, deliveries[H41])
     assert item is not None and item.state == "failed"
     assert item.last_error == "recipient reported fail via VDXP: corrupt file"
-    assert await _events(db, deliveries[H41]) == ["delivery_failed"]
+    assert await _events(db, deliveries[H41]) == ["delivered", "delivery_failed"]
 
 
 async def test_overdue_is_flagged_once_and_audited(db, agencies) -> None:
@@ -171,8 +211,8 @@ async def test_overdue_is_flagged_once_and_audited(db, agencies) -> None:
     async with db.transaction():
         second = await ledger.mark_overdue(db, 3600.0)
     assert [r["id"] for r in first] == [late[H41]] and second == []
-    assert await _events(db, late[H41]) == ["overdue"]
-    assert await _events(db, fresh[H29]) == []
+    assert await _events(db, late[H41]) == ["delivered", "overdue"]
+    assert await _events(db, fresh[H29]) == ["delivered"]
     listed = await ledger.deliveries(
         db, G22, role="sent", state="overdue", limit=10, overdue_after=3600.0
     )

@@ -121,20 +121,26 @@ async def test_vdxp_list_filters_by_the_dates_asked(client_for, vdxp_config, db,
     assert counted["count"] == 1, counted
 
 
+@pytest.mark.parametrize("kept_in", ["blob_store", "database"])
 async def test_a_letter_whose_stored_bytes_are_lost_is_a_server_error_on_every_door(
-    client_for, vdxp_config: Config, db, world
+    client_for, vdxp_config: Config, db, world, kept_in: str
 ) -> None:
     g22, _ = await enroll(db, world, "000.00.00.G22")
     h41, h41_secret = await enroll(db, world, "000.00.00.H41")
     await users.add(
         db, organ_id=h41.organ_id, login="vanthu.nghean", password=PASSWORD, role="clerk"
     )
-    client = await client_for(vdxp_config)
+    # A small package is kept in the database (AXIS_INLINE_MAX_BYTES), a large one in the blob store.
+    inline_max = 0 if kept_in == "blob_store" else vdxp_config.inline_max_bytes
+    client = await client_for(dataclasses.replace(vdxp_config, inline_max_bytes=inline_max))
     resp = await client.post("/v1/documents", data=world.letter(g22, [h41]), headers=g22.auth)
     document_id = (await resp.json())["document_id"]
     sha = await db.fetchval("SELECT content_sha256 FROM documents WHERE id = $1::uuid", document_id)
-    store = FilesystemBlobStore(Path(unquote(urlsplit(vdxp_config.blob_url).path)))
-    store.path_of(sha).unlink()
+    if kept_in == "blob_store":
+        store = FilesystemBlobStore(Path(unquote(urlsplit(vdxp_config.blob_url).path)))
+        store.path_of(sha).unlink()
+    else:
+        assert await db.execute("DELETE FROM stored_bytes WHERE sha256 = $1", sha) == "DELETE 1"
 
     got = await client.get(f"/v1/documents/{document_id}", headers=h41.auth)
     assert got.status == 500

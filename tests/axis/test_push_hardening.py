@@ -275,7 +275,12 @@ async def test_a_loopback_webhook_needs_allow_private_at_add_and_at_set_webhook(
 
 
 async def test_a_malformed_notice_is_dropped_with_one_log_line_and_the_queue_moves_on(
-    client_for, hub_config, db: asyncpg.Connection, world: World, caplog: pytest.LogCaptureFixture
+    client_for,
+    hub_config,
+    db: asyncpg.Connection,
+    world: World,
+    webhook: Webhook,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     import aio_pika
 
@@ -283,7 +288,9 @@ async def test_a_malformed_notice_is_dropped_with_one_log_line_and_the_queue_mov
 
     caplog.set_level(logging.INFO, logger="axis.dispatch")
     g22 = await world.register(db, "000.00.00.G22")
-    h41 = await world.register(db, "000.00.00.H41")
+    # A push agency: its letters' notices travel its queue (a pull agency's need no notice).
+    h41 = await world.register(db, "000.00.00.H41", webhook=webhook.url)
+    webhook.token = h41.token
     client = await client_for(hub_config)
     names = Names(hub_config.queue_prefix)
     connection = await aio_pika.connect(hub_config.amqp_url)
@@ -299,12 +306,7 @@ async def test_a_malformed_notice_is_dropped_with_one_log_line_and_the_queue_mov
     sent = await (
         await client.post("/v1/documents", data=world.letter(g22, [h41]), headers=g22.auth)
     ).json()
-
-    async def inbox():
-        got = await client.get("/v1/inbox", headers=h41.auth)
-        return (await got.json())["items"]
-
-    items = await wait_for(inbox)
-    assert [i["document_id"] for i in items] == [sent["document_id"]]
+    await wait_for(lambda: len(webhook.received) == 1)
+    assert webhook.received[0].headers["X-Axis-Document-Id"] == sent["document_id"]
     bad = [r.getMessage() for r in caplog.records if "event=bad_notice" in r.getMessage()]
     assert len(bad) == 1 and "not JSON" in bad[0]

@@ -175,19 +175,59 @@ async def test_the_same_document_id_with_other_content_is_409(
     assert await db.fetchval("SELECT count(*) FROM documents") == 1
 
 
-async def test_a_letter_to_many_recipients_stores_its_attachment_once(
+async def test_a_small_letter_is_kept_by_its_commit_with_no_file_and_reads_back_whole(
     client_for, hub_config, pair, world, db
 ) -> None:
     g22, h41 = pair
     others = [await world.register(db, f"000.00.00.H{n:02d}") for n in range(10, 15)]
     client = await client_for(hub_config)
-    letter = world.letter(g22, [h41, *others], attachments=[("cv.pdf", b"%PDF-1.7 " + b"a" * 5000)])
+    pdf = b"%PDF-1.7 " + b"a" * 5000
+    letter = world.letter(g22, [h41, *others], attachments=[("cv.pdf", pdf)])
     resp = await client.post("/v1/documents", data=letter, headers=g22.auth)
     assert resp.status == 202
+    document_id = (await resp.json())["document_id"]
+    assert len((await resp.json())["deliveries"]) == 6
+    root = Path(hub_config.blob_url.removeprefix("file://"))
+    assert [p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts] == []
+    # The package once, in the database; its attachment is read out of it.
+    assert await db.fetchval("SELECT count(*) FROM stored_bytes") == 1
+    got = await client.get(f"/v1/documents/{document_id}", headers=h41.auth)
+    assert got.status == 200 and await got.read() == letter
+    got = await client.get(f"/v1/documents/{document_id}/attachments/1", headers=h41.auth)
+    assert got.status == 200 and await got.read() == pdf
+
+
+async def test_a_large_letter_to_many_recipients_stores_its_package_and_attachment_once(
+    client_for, hub_config, pair, world, db
+) -> None:
+    g22, h41 = pair
+    others = [await world.register(db, f"000.00.00.H{n:02d}") for n in range(10, 15)]
+    client = await client_for(replace(hub_config, inline_max_bytes=1024))
+    pdf = b"%PDF-1.7 " + b"a" * 5000
+    letter = world.letter(g22, [h41, *others], attachments=[("cv.pdf", pdf)])
+    resp = await client.post("/v1/documents", data=letter, headers=g22.auth)
+    assert resp.status == 202
+    document_id = (await resp.json())["document_id"]
     assert len((await resp.json())["deliveries"]) == 6
     root = Path(hub_config.blob_url.removeprefix("file://"))
     blobs = [p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts]
     assert len(blobs) == 2  # the package and its one attachment, however many recipients
+    assert await db.fetchval("SELECT count(*) FROM stored_bytes") == 0
+    got = await client.get(f"/v1/documents/{document_id}/attachments/1", headers=h41.auth)
+    assert got.status == 200 and await got.read() == pdf
+
+
+async def test_a_small_letter_whose_stored_bytes_were_altered_is_not_served(
+    client_for, hub_config, pair, world, db
+) -> None:
+    g22, h41 = pair
+    client = await client_for(hub_config)
+    resp = await client.post("/v1/documents", data=world.letter(g22, [h41]), headers=g22.auth)
+    document_id = (await resp.json())["document_id"]
+    await db.execute("UPDATE stored_bytes SET data = data || '\\x20'::bytea")
+    got = await client.get(f"/v1/documents/{document_id}", headers=h41.auth)
+    assert got.status == 500
+    assert (await got.json())["error"]["code"] == "blob_unreadable"
 
 
 async def test_a_recipient_cannot_fetch_a_letter_addressed_to_another_agency(

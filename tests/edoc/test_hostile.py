@@ -144,3 +144,10 @@ def test_an_abbreviation_for_an_organ_id_names_the_element_and_line():
     err = caught.value
     assert (err.code, err.where, err.line) == ("bad_organ_id", "MessageHeader/From/OrganId", 7)
     assert "'BTTTT' is not an organ code" in err.message
+
+
+@pytest.mark.parametrize("read", [edoc.parse, edoc.parse_tree])
+def test_an_encoding_nobody_knows_is_refused_as_malformed_not_a_crash(read) -> None:
+    with pytest.raises(MalformedError) as info:
+        read(b'<?xml version="1.0" encoding="uAUTF-8"?><edXMLEnvelope/>')
+    assert info.value.code == "malformed" and "encoding" in str(info.value)

@@ -504,7 +504,14 @@ async def attachment(request: web.Request) -> web.StreamResponse:
         hub, clerk.agency, request.match_info["id"], request.match_info["position"]
     )
     disposition = f"attachment; filename*=UTF-8''{quote(found.name)}"
-    return await _stream(request, found.sha256, found.size, found.content_type, disposition)
+    return await _stream(
+        request,
+        found.sha256,
+        found.size,
+        found.content_type,
+        disposition,
+        within=found.package_sha256,
+    )
 
 
 async def edxml(request: web.Request) -> web.StreamResponse:
@@ -521,13 +528,20 @@ async def edxml(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream(
-    request: web.Request, sha256: str, size: int, content_type: str, disposition: str
+    request: web.Request,
+    sha256: str,
+    size: int,
+    content_type: str,
+    disposition: str,
+    *,
+    within: str | None = None,
 ) -> web.StreamResponse:
     return await stream_blob(
         request,
         sha256,
         size,
         content_type,
+        within=within,
         **{
             "Content-Disposition": disposition,
             "X-Content-Type-Options": "nosniff",

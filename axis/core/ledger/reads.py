@@ -239,8 +239,10 @@ async def attachment(
 ) -> StoredAttachment | None:
     """An attachment by position, ContentId or cid:ContentId."""
     row = await conn.fetchrow(
-        """SELECT * FROM document_attachments
-            WHERE document_id = $1 AND (position::text = $2 OR content_id = $2 OR content_id = $3)""",
+        """SELECT a.*, d.content_sha256 AS package_sha256
+             FROM document_attachments a JOIN documents d ON d.id = a.document_id
+            WHERE a.document_id = $1
+              AND (a.position::text = $2 OR a.content_id = $2 OR a.content_id = $3)""",
         document_id,
         ref,
         ref.removeprefix("cid:"),
@@ -250,9 +252,20 @@ async def attachment(
 
 async def attachments(conn: asyncpg.Connection, document_id: uuid.UUID) -> list[StoredAttachment]:
     rows = await conn.fetch(
-        "SELECT * FROM document_attachments WHERE document_id = $1 ORDER BY position", document_id
+        """SELECT a.*, d.content_sha256 AS package_sha256
+             FROM document_attachments a JOIN documents d ON d.id = a.document_id
+            WHERE a.document_id = $1 ORDER BY a.position""",
+        document_id,
     )
     return [StoredAttachment.from_row(r) for r in rows]
+
+
+async def stored_bytes(conn: asyncpg.Connection, sha256: str) -> bytes | None:
+    """A small package's bytes, kept in the database (None when it is in the blob store)."""
+    data: bytes | None = await conn.fetchval(
+        "SELECT data FROM stored_bytes WHERE sha256 = $1", sha256
+    )
+    return data
 
 
 async def recipients_of(conn: asyncpg.Connection, letter_id: uuid.UUID) -> list[str]:

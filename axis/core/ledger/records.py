@@ -89,6 +89,8 @@ class StoredAttachment:
     description: str | None
     size: int
     sha256: str
+    #: The SHA-256 of the package that carries it (read from there when not stored apart).
+    package_sha256: str
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> StoredAttachment:

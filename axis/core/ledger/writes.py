@@ -20,6 +20,7 @@ from axis import metrics
 from axis.core import repo
 from axis.core.ledger import reads, rules
 from axis.core.ledger.records import DeliveryItem, NewDelivery, StoredDocument
+from storage.db import notify
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class NewLetter:
     attachments: list[NewAttachment]
     deliveries: list[NewDelivery]
     audit: dict[str, Any] = field(default_factory=dict)
+    #: The kept package's bytes when small enough to live in the database (stored_bytes);
+    #: None when they are in the blob store.
+    inline: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class NewStatus:
     audit: dict[str, Any]
     #: The delivery the status is about, when one recipient's line changes with it.
     audit_delivery_id: uuid.UUID | None = None
+    #: The package's bytes when they live in the database (see NewLetter.inline).
+    inline: bytes | None = None
 
 
 def _dumps(value: object) -> str:
@@ -82,67 +88,81 @@ def _dumps(value: object) -> str:
 
 
 async def insert_letter(conn: asyncpg.Connection, letter: NewLetter) -> None:
-    """A letter, its links, attachments, one delivery and outbox row per recipient, and 'accepted'.
+    """A letter, its links, attachments, one delivery per recipient, and its audit entries.
     A concurrent identical letter raises asyncpg.UniqueViolationError (documents_letter_identity)."""
-    await conn.execute(
+    await insert_letters(conn, [letter])
+
+
+async def insert_letters(conn: asyncpg.Connection, letters: Sequence[NewLetter]) -> None:
+    """Many letters in the caller's transaction, set-based: one statement per table, whatever
+    their number (ledger.batch commits the letters that arrive together this way). Each gets its
+    documents row, links, attachments, its small package's bytes (`inline`), an 'accepted'
+    audit entry, then one delivery per recipient (_insert_deliveries). Any row refused (an
+    identical letter already stored) refuses them all: the caller retries them one by one."""
+    if not letters:
+        return
+    await conn.executemany(
         """INSERT INTO documents (id, kind, sender, edxml_document_id, business_type, content_sha256, size,
                code_number, code_notation, subject, type_name, promulgation_date, due_date, signature,
                signer_fingerprint, summary, receipt, received_at, received_sha256, responds_to)
            VALUES ($1, 'letter', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb,
                    $16::jsonb, $17, $18, $19)""",
-        letter.id,
-        letter.sender,
-        letter.edxml_document_id,
-        letter.business_type,
-        letter.stored_sha256,
-        letter.size,
-        letter.code_number,
-        letter.code_notation,
-        letter.subject,
-        letter.type_name,
-        letter.promulgation_date,
-        letter.due_date,
-        letter.signature,
-        letter.signer_fingerprint,
-        _dumps(letter.summary),
-        _dumps(letter.acceptance),
-        letter.received_at,
-        letter.received_sha256,
-        letter.links[0][0] if letter.links else None,
+        [
+            (
+                letter.id,
+                letter.sender,
+                letter.edxml_document_id,
+                letter.business_type,
+                letter.stored_sha256,
+                letter.size,
+                letter.code_number,
+                letter.code_notation,
+                letter.subject,
+                letter.type_name,
+                letter.promulgation_date,
+                letter.due_date,
+                letter.signature,
+                letter.signer_fingerprint,
+                _dumps(letter.summary),
+                _dumps(letter.acceptance),
+                letter.received_at,
+                letter.received_sha256,
+                letter.links[0][0] if letter.links else None,
+            )
+            for letter in letters
+        ],
     )
-    if letter.links:
+    links = [(letter.id, target, kind) for letter in letters for target, kind in letter.links]
+    if links:
         await conn.executemany(
             "INSERT INTO document_links (from_document, to_document, kind) VALUES ($1, $2, $3)",
-            [(letter.id, target, kind) for target, kind in letter.links],
+            links,
         )
-    if letter.attachments:
+    attachments = [
+        (letter.id, i, a.content_id, a.name, a.content_type, a.description, a.size, a.sha256)
+        for letter in letters
+        for i, a in enumerate(letter.attachments, start=1)
+    ]
+    if attachments:
         await conn.executemany(
             """INSERT INTO document_attachments
                    (document_id, position, content_id, name, content_type, description, size, sha256)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-            [
-                (
-                    letter.id,
-                    i,
-                    a.content_id,
-                    a.name,
-                    a.content_type,
-                    a.description,
-                    a.size,
-                    a.sha256,
-                )
-                for i, a in enumerate(letter.attachments, start=1)
-            ],
+            attachments,
         )
-    await _insert_deliveries(conn, letter.id, letter.deliveries)
-    await repo.audit(
-        conn, "accepted", organ_id=letter.sender, document_id=letter.id, details=letter.audit
+    await _insert_inline(conn, [(letter.stored_sha256, letter.inline) for letter in letters])
+    await _audit_many(
+        conn,
+        [("accepted", letter.sender, letter.id, None, letter.audit) for letter in letters],
+    )
+    await _insert_deliveries(
+        conn, [(letter.id, d) for letter in letters for d in letter.deliveries]
     )
 
 
 async def insert_status(conn: asyncpg.Connection, status: NewStatus) -> None:
-    """A status about a letter, its deliveries and outbox rows, and its 'status' audit entry
-    (recorded against the letter, so the letter's proof shows it)."""
+    """A status about a letter, its 'status' audit entry (recorded against the letter, so the
+    letter's proof shows it), and its deliveries."""
     await conn.execute(
         """INSERT INTO documents (id, kind, sender, edxml_document_id, business_type, status_code, content_sha256,
                size, subject, signature, signer_fingerprint, responds_to, summary, receipt, received_sha256)
@@ -161,7 +181,7 @@ async def insert_status(conn: asyncpg.Connection, status: NewStatus) -> None:
         _dumps(status.acceptance) if status.acceptance is not None else None,
         status.received_sha256,
     )
-    await _insert_deliveries(conn, status.id, status.deliveries)
+    await _insert_inline(conn, [(status.stored_sha256, status.inline)])
     await repo.audit(
         conn,
         "status",
@@ -170,23 +190,80 @@ async def insert_status(conn: asyncpg.Connection, status: NewStatus) -> None:
         delivery_id=status.audit_delivery_id,
         details=status.audit,
     )
+    await _insert_deliveries(conn, [(status.id, d) for d in status.deliveries])
+
+
+async def _insert_inline(
+    conn: asyncpg.Connection, items: Sequence[tuple[str, bytes | None]]
+) -> None:
+    """Small packages' bytes, kept in the database (stored_bytes) so the commit makes them durable;
+    content-addressed, so bytes already there are left as they are."""
+    rows = list({sha: (sha, len(data), data) for sha, data in items if data is not None}.values())
+    if rows:
+        await conn.executemany(
+            """INSERT INTO stored_bytes (sha256, size, data) VALUES ($1, $2, $3)
+               ON CONFLICT (sha256) DO NOTHING""",
+            rows,
+        )
+
+
+async def _audit_many(
+    conn: asyncpg.Connection,
+    entries: Sequence[tuple[str, str | None, uuid.UUID | None, uuid.UUID | None, dict[str, Any]]],
+) -> None:
+    """Audit entries (event, organ, document, delivery, details) in one statement, in order."""
+    await conn.execute(
+        """INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
+           SELECT e, o, doc, dl, d::jsonb
+             FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[], $5::text[])
+                  WITH ORDINALITY AS v(e, o, doc, dl, d, n)
+            ORDER BY n""",
+        [e[0] for e in entries],
+        [e[1] for e in entries],
+        [e[2] for e in entries],
+        [e[3] for e in entries],
+        [_dumps(e[4]) for e in entries],
+    )
+    await repo.audited(conn, [e[2] for e in entries if e[2] is not None])
 
 
 async def _insert_deliveries(
-    conn: asyncpg.Connection, document_id: uuid.UUID, deliveries: Sequence[NewDelivery]
+    conn: asyncpg.Connection, deliveries: Sequence[tuple[uuid.UUID, NewDelivery]]
 ) -> None:
-    """One delivery and one outbox row per recipient; the relays wake at commit."""
+    """One delivery per (document, recipient), in one statement. A pull agency's delivery is
+    available at once (audited 'delivered', its long-polls woken after the commit): nothing but
+    this commit stands between a letter and its recipient's inbox. A push agency's gets an outbox
+    row, which the relay publishes for the dispatcher to push in sending order."""
     if not deliveries:
         return
-    await conn.executemany(
-        "INSERT INTO deliveries (id, document_id, recipient) VALUES ($1, $2, $3)",
-        [(d.delivery_id, document_id, d.recipient) for d in deliveries],
+    rows = await conn.fetch(
+        """WITH v AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[])
+                           WITH ORDINALITY AS v(id, document_id, recipient, n)),
+                d AS (INSERT INTO deliveries (id, document_id, recipient, state, available_at)
+                      SELECT v.id, v.document_id, v.recipient,
+                             CASE WHEN a.delivery_mode = 'pull' THEN 'available' ELSE 'queued' END,
+                             CASE WHEN a.delivery_mode = 'pull' THEN now() END
+                        FROM v LEFT JOIN agencies a ON a.organ_id = v.recipient
+                       ORDER BY v.n
+                   RETURNING id, document_id, recipient, state, seq),
+                o AS (INSERT INTO outbox (delivery_id, routing_key)
+                      SELECT id, recipient FROM d WHERE state = 'queued' ORDER BY seq),
+                e AS (INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
+                      SELECT 'delivered', recipient, document_id, id, '{"via": "inbox"}'::jsonb
+                        FROM d WHERE state = 'available' ORDER BY seq)
+           SELECT recipient, document_id, state FROM d""",
+        [d.delivery_id for _, d in deliveries],
+        [document_id for document_id, _ in deliveries],
+        [d.recipient for _, d in deliveries],
     )
-    await conn.executemany(
-        "INSERT INTO outbox (delivery_id, routing_key) VALUES ($1, $2)",
-        [(d.delivery_id, d.recipient) for d in deliveries],
-    )
-    await conn.execute("SELECT pg_notify($1, '')", repo.OUTBOX_CHANNEL)
+    available = [r for r in rows if r["state"] == "available"]
+    if len(available) < len(rows):
+        await notify(conn, repo.OUTBOX_CHANNEL)
+    if available:
+        for recipient in dict.fromkeys(r["recipient"] for r in available):
+            await notify(conn, repo.INBOX_CHANNEL, recipient)
+        await repo.audited(conn, [r["document_id"] for r in available])
+        metrics.STAGE.labels("available").inc(len(available))
 
 
 async def set_business_status(conn: asyncpg.Connection, delivery_id: uuid.UUID, code: str) -> None:
@@ -204,19 +281,22 @@ async def set_business_status(conn: asyncpg.Connection, delivery_id: uuid.UUID, 
 async def make_available(conn: asyncpg.Connection, delivery_id: uuid.UUID) -> str | None:
     """queued → available: a pull delivery shows in its recipient's inbox, audited 'delivered'.
     Returns the recipient, or None when it was not queued (idempotent). One statement: the change,
-    its audit entry and the wake-ups (inbox waiters, the audit chainer) commit together."""
-    recipient: str | None = await conn.fetchval(
+    its audit entry commit together; the wake-ups (inbox waiters, the audit chainer, live pages)
+    go after the commit."""
+    row = await conn.fetchrow(
         """WITH d AS (UPDATE deliveries SET state = 'available', available_at = now()
                        WHERE id = $1 AND state = 'queued' RETURNING id, recipient, document_id),
                 a AS (INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
                       SELECT 'delivered', recipient, document_id, id, '{"via": "inbox"}'::jsonb FROM d)
-           SELECT d.recipient, pg_notify($2, d.recipient), pg_notify($3, '') FROM d""",
+           SELECT d.recipient, d.document_id FROM d""",
         delivery_id,
-        repo.INBOX_CHANNEL,
-        repo.AUDIT_CHANNEL,
     )
-    if recipient is not None:
-        metrics.STAGE.labels("available").inc()
+    if row is None:
+        return None
+    recipient: str = row["recipient"]
+    await notify(conn, repo.INBOX_CHANNEL, recipient)
+    await repo.audited(conn, [row["document_id"]])
+    metrics.STAGE.labels("available").inc()
     return recipient
 
 
@@ -384,10 +464,11 @@ async def mark_overdue(conn: asyncpg.Connection, threshold: float) -> list[async
                  a AS (INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
                        SELECT 'overdue', recipient, document_id, id,
                               jsonb_build_object('due_date', due_date) FROM m)
-            SELECT m.*, pg_notify($2, '') FROM m""",
+            SELECT m.* FROM m""",
         threshold,
-        repo.AUDIT_CHANNEL,
     )
+    if rows:
+        await repo.audited(conn, [r["document_id"] for r in rows])
     return rows
 
 

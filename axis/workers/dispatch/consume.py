@@ -14,7 +14,7 @@ import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from axis.core import repo
-from axis.core.delivery import acknowledge_push, make_available
+from axis.core.delivery import acknowledge_push, make_available, push_body
 from axis.hub import Hub
 from axis.workers.dispatch import retries
 from axis.workers.dispatch.push import Pusher, push_headers
@@ -178,7 +178,8 @@ class Dispatcher(Worker):
     @contextlib.asynccontextmanager
     async def _drain_lock(self, organ_id: str) -> AsyncIterator[object]:
         local = self._local_locks.setdefault(organ_id, asyncio.Lock())
-        async with local, self.hub.db.connection() as conn:
+        # A session lock: the connection is reset fully before it goes back to the pool.
+        async with local, self.hub.db.connection(session_state=True) as conn:
             key = f"axis-push:{organ_id}"
             await conn.execute("SELECT pg_advisory_lock(hashtext($1))", key)
             try:
@@ -208,7 +209,7 @@ class Dispatcher(Worker):
         # A stream: a missing or corrupt blob shows while it is read, as a failed attempt.
         return await self.pusher.post(
             agency["webhook_url"],
-            self.hub.blobs.open(row["content_sha256"]),
+            await push_body(self.hub, row["content_sha256"]),
             push_headers(agency["token_hash"], row),
             allow_private=agency["webhook_allow_private"],
         )
