@@ -11,6 +11,7 @@ from pathlib import Path
 
 import signing
 from axis.config import Config
+from axis.core.acks import AckGroup
 from axis.core.agencies import Agency
 from axis.workers.broker import Broker
 from axis.workers.topology import Names
@@ -112,6 +113,8 @@ class Hub:
     names: Names
     inbox: InboxWaiters = field(default_factory=InboxWaiters)
     token_cache: TokenCache = field(default_factory=lambda: TokenCache(5.0))
+    #: Acknowledgements that arrive together commit together (axis/core/acks.py).
+    acks: AckGroup = field(default_factory=AckGroup)
 
     @property
     def trust(self) -> signing.TrustStore:
