@@ -5,6 +5,8 @@ a killed process left half done."""
 
 from __future__ import annotations
 
+import asyncio
+
 from axis.core.statuses import SEAL_BATCH, seal_pending
 from axis.hub import Hub
 from axis.workers.worker import PeriodicWorker
@@ -13,10 +15,17 @@ from axis.workers.worker import PeriodicWorker
 class Sealer(PeriodicWorker):
     name = "status-sealer"
 
-    def __init__(self, hub: Hub, *, poll_interval: float = 0.5) -> None:
+    def __init__(self, hub: Hub, *, poll_interval: float = 0.5, linger: float = 0.05) -> None:
         super().__init__()
         self.hub = hub
         self.interval = poll_interval
+        self.linger = linger
+
+    async def wait(self) -> None:
+        await super().wait()
+        # Woken by one acknowledgement, wait for those of the next moment: one batch and one
+        # signature for them all, instead of a batch each (at most 1/linger batches a second).
+        await asyncio.sleep(self.linger)
 
     async def tick(self) -> None:
         while await seal_pending(self.hub) >= SEAL_BATCH:
