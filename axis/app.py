@@ -27,6 +27,7 @@ from axis.workers.dispatch import Dispatcher
 from axis.workers.notify import Listener, Notifier
 from axis.workers.overdue import OverdueWatch
 from axis.workers.relay import Relay
+from axis.workers.sealer import Sealer
 from axis.workers.topology import Names
 from storage import migrations
 from storage.blobs import BlobStore, open_blob_store
@@ -38,6 +39,8 @@ CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", Database)
 BROKER = web.AppKey("broker", Broker)
 BLOBS = web.AppKey("blobs", BlobStore)
+#: This process's status sealer (tests pause it to see what a sender sees before a seal).
+SEALER = web.AppKey("sealer", Sealer)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READY_TIMEOUT = 3.0
@@ -192,6 +195,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     relay = Relay(db, broker, hub.names)
     dispatcher = Dispatcher(hub)
     chainer = Chainer(db, hub.seal, CheckpointPolicy.from_config(config))
+    sealer = Sealer(hub)
+    app[SEALER] = sealer
+    hub.acks.arrived = sealer.wake
     live = app[pages.LIVE]
 
     def agency_changed(organ_id: str) -> None:
@@ -217,6 +223,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     notifier.start()
     relay.start()
     chainer.start()
+    sealer.start()
     dispatcher.start()
     watch = OverdueWatch(hub)
     watch.start()
@@ -229,6 +236,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             ("notifier", notifier.close),
             ("relay", relay.close),
             ("audit chainer", chainer.close),
+            ("status sealer", sealer.close),
             ("dispatcher", dispatcher.close),
             ("rabbitmq", broker.close),
             ("letter batches", hub.letters.close),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import signing
 from axis.config import Config
+from axis.core.acks import AckGroup
 from axis.core.agencies import Agency
 from axis.core.ledger.batch import LetterBatcher
 from axis.workers.broker import Broker
@@ -122,6 +123,9 @@ class Hub:
 
     def __post_init__(self) -> None:
         self.letters = LetterBatcher(self.db)
+
+    #: Acknowledgements that arrive together commit together (axis/core/acks.py).
+    acks: AckGroup = field(default_factory=AckGroup)
 
     @property
     def trust(self) -> signing.TrustStore:

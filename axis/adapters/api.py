@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from typing import Any
 
 from aiohttp import web
@@ -355,15 +357,34 @@ async def get_proof(request: web.Request) -> web.Response:
     )
 
 
+def _flag_param(request: web.Request, name: str) -> bool:
+    raw = request.query.get(name)
+    if raw is None or raw.lower() in ("0", "false", "no", ""):
+        return False
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    raise BadRequest(f"{name} must be 1 or 0, not {raw[:40]!r}", where=name)
+
+
 async def get_inbox(request: web.Request) -> web.Response:
     agency = await caller(request)
+    hub = request.app[HUB]
+    inline = _flag_param(request, "inline")
     items = await delivery.inbox(
-        request.app[HUB],
+        hub,
         agency,
         wait=_float_param(request, "wait", 0.0),
         limit=_int_param(request, "limit", 100),
     )
-    return web.json_response({"items": [delivery_json(i) for i in items]})
+    packages = await delivery.inline_packages(hub, items) if inline else {}
+    listed = []
+    for item in items:
+        shown = delivery_json(item)
+        data = packages.get(item.delivery_id)
+        if data is not None:
+            shown["package_base64"] = base64.b64encode(data).decode("ascii")
+        listed.append(shown)
+    return web.json_response({"items": listed})
 
 
 async def ack_delivery(request: web.Request) -> web.Response:
@@ -372,6 +393,54 @@ async def ack_delivery(request: web.Request) -> web.Response:
     result = delivery_json(done.item)
     result["already_acknowledged"] = done.already_acknowledged
     return web.json_response(result)
+
+
+async def ack_deliveries(request: web.Request) -> web.Response:
+    """POST /v1/deliveries/ack {"ids": [...]}: one answer per id, in the order given."""
+    agency = await caller(request)
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadRequest(
+            'the body must be JSON: {"ids": ["<delivery id>", ...]}', where="body"
+        ) from None
+    if not isinstance(body, dict) or "ids" not in body:
+        raise BadRequest(
+            'the body must be a JSON object with "ids": a list of delivery ids', where="ids"
+        )
+    answers = await delivery.acknowledge_many(request.app[HUB], agency, body["ids"])
+    results: list[dict[str, Any]] = []
+    for answer in answers:
+        if answer.item is not None:
+            results.append(
+                {
+                    "id": answer.given,
+                    "ok": True,
+                    "already_acknowledged": answer.already_acknowledged,
+                    "delivery": delivery_json(answer.item),
+                }
+            )
+        else:
+            assert answer.error is not None
+            results.append({"id": answer.given, "ok": False, **answer.error.to_json()})
+    ok = [r for r in results if r["ok"]]
+    return web.json_response(
+        {
+            "acknowledged": sum(1 for r in ok if not r["already_acknowledged"]),
+            "already_acknowledged": sum(1 for r in ok if r["already_acknowledged"]),
+            "refused": len(results) - len(ok),
+            "results": results,
+        }
+    )
+
+
+async def get_seal(request: web.Request) -> web.Response:
+    """A status 01's batch seal: its Merkle path and the axis's signature over the batch's root."""
+    agency = await caller(request)
+    return web.json_response(
+        await delivery.seal_of(request.app[HUB], agency, request.match_info["id"])
+    )
 
 
 async def list_deliveries(request: web.Request) -> web.Response:
@@ -419,7 +488,9 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/v1/documents/{id}/attachments/{ref}", get_attachment)
     r.add_get("/v1/documents/{id}/receipt", get_receipt)
     r.add_get("/v1/documents/{id}/proof", get_proof)
+    r.add_get("/v1/documents/{id}/seal", get_seal)
     r.add_get("/v1/inbox", get_inbox)
+    r.add_post("/v1/deliveries/ack", ack_deliveries)
     r.add_post("/v1/deliveries/{id}/ack", ack_delivery)
     r.add_get("/v1/deliveries", list_deliveries)
     r.add_post("/v1/documents/{id}/status", post_status)

@@ -241,6 +241,34 @@ ERROR_EXAMPLES: dict[str, tuple[int, str, dict[str, Any]]] = {
             "where": "audit",
         },
     ),
+    "bad_inline": (
+        400,
+        "inline is not 1 or 0",
+        {
+            "code": "bad_request",
+            "message": "inline must be 1 or 0, not 'yes please'",
+            "where": "inline",
+        },
+    ),
+    "ack_ids_not_a_list": (
+        400,
+        'Not JSON, no "ids", not a list, empty, or more than 500 of them',
+        {
+            "code": "bad_request",
+            "message": '"ids" holds 501 ids; at most 500 per call',
+            "where": "ids",
+        },
+    ),
+    "not_a_sealed_status": (
+        404,
+        "The document is not a status 01 sealed in a batch (or not the caller's to see)",
+        {
+            "code": "not_found",
+            "message": "document 0192f0c1-7a2b-7c3d-8e4f-5a6b7c8d9e0f is not a status sealed in a batch "
+            "(status 01 written by the axis is; a posted status carries its own XML signature)",
+            "where": "document",
+        },
+    ),
     "dependency_unavailable": (
         503,
         "PostgreSQL or RabbitMQ does not answer; retry later",
@@ -352,7 +380,11 @@ _ITEM = {
         "subject": {"type": ["string", "null"]},
         "code": {"type": ["string", "null"], "example": "7816/VPCP-TTĐT"},
         "size": {"type": "integer"},
-        "signature": {"type": "string", "enum": ["xmldsig", "legacy", "axis"]},
+        "signature": {
+            "type": "string",
+            "enum": ["xmldsig", "legacy", "axis", "axis-batch"],
+            "description": "axis-batch: a status 01 the axis sealed in a batch (GET /v1/documents/{id}/seal)",
+        },
         "unsigned_legacy": {"type": "boolean"},
         "received_at": _DT,
         "available_at": {"type": ["string", "null"], "format": "date-time"},
@@ -370,6 +402,107 @@ _ITEM = {
             "description": "Not acknowledged in time (AXIS_ACK_OVERDUE_SECONDS), or past DueDate "
             "without 06 (done) or 02 (refused)",
         },
+        "package_base64": {
+            "type": "string",
+            "contentEncoding": "base64",
+            "description": "With GET /v1/inbox?inline=1, a package of at most 64 KiB: its stored "
+            "bytes, as GET /v1/documents/{id} gives them. Absent: fetch it.",
+        },
+    },
+}
+
+_ACK_RESULTS = {
+    "type": "object",
+    "required": ["acknowledged", "already_acknowledged", "refused", "results"],
+    "properties": {
+        "acknowledged": {"type": "integer", "description": "Acknowledged by this call"},
+        "already_acknowledged": {"type": "integer"},
+        "refused": {"type": "integer", "description": "Ids answered with an error"},
+        "results": {
+            "type": "array",
+            "description": "One per id sent, in the same order",
+            "items": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["id", "ok", "already_acknowledged", "delivery"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "ok": {"type": "boolean", "enum": [True]},
+                            "already_acknowledged": {"type": "boolean"},
+                            "delivery": {"$ref": "#/components/schemas/DeliveryItem"},
+                        },
+                    },
+                    {
+                        "type": "object",
+                        "required": ["id", "ok", "error"],
+                        "properties": {
+                            "id": {
+                                "type": ["string", "null"],
+                                "description": "As sent (cut to 100 characters); null if not a string",
+                            },
+                            "ok": {"type": "boolean", "enum": [False]},
+                            "error": {
+                                "type": "object",
+                                "required": ["code", "message", "where"],
+                                "properties": {
+                                    "code": {
+                                        "type": "string",
+                                        "enum": [
+                                            "bad_request",
+                                            "duplicate",
+                                            "not_found",
+                                            "internal_error",
+                                        ],
+                                    },
+                                    "message": {"type": "string"},
+                                    "where": {"type": "string", "example": "ids[3]"},
+                                },
+                            },
+                        },
+                    },
+                ]
+            },
+        },
+    },
+}
+
+_STATUS_SEAL = {
+    "type": "object",
+    "description": "Where a status 01 sits in the batch the axis sealed: check it offline with "
+    "`axis audit check-proof seal.json --package status.xml --seal-cert seal.crt`",
+    "required": [
+        "type",
+        "version",
+        "document_id",
+        "package_sha256",
+        "leaf",
+        "index",
+        "path",
+        "batch",
+    ],
+    "properties": {
+        "type": {"type": "string", "enum": ["axis.status.seal"]},
+        "version": {"type": "integer"},
+        "document_id": _ID,
+        "responds_to": _ID,
+        "package_sha256": {"type": "string"},
+        "leaf": {"type": "string", "description": "SHA-256 of the byte 0x00 and the package"},
+        "index": {"type": "integer"},
+        "path": {
+            "type": "array",
+            "description": "From the leaf up to the batch's root",
+            "items": {
+                "type": "object",
+                "required": ["side", "hash"],
+                "properties": {
+                    "side": {"type": "string", "enum": ["left", "right"]},
+                    "hash": {"type": "string"},
+                },
+            },
+        },
+        "hashing": {"type": "object"},
+        "batch": {"$ref": "#/components/schemas/Sealed"},
     },
 }
 
@@ -645,6 +778,8 @@ def _axis_document() -> dict[str, Any]:
                 "Accepted": _ACCEPTED,
                 "StatusAccepted": _STATUS_ACCEPTED,
                 "Trace": _TRACE,
+                "AckResults": _ACK_RESULTS,
+                "StatusSeal": _STATUS_SEAL,
                 "Error": _ERROR_SCHEMA,
             },
         },
@@ -870,6 +1005,28 @@ def _axis_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/documents/{id}/seal": {
+                "get": {
+                    "summary": "The batch seal of a status 01 the axis wrote (the letter's sender and that recipient)",
+                    "description": "Status 01 (arrived) is sealed in batches after the acknowledgement: one "
+                    "signature of the axis over a Merkle root of the batch's packages. This answers the "
+                    "status's leaf, its path to the root and the sealed root; with the package "
+                    "(GET /v1/documents/{id}) it checks offline with `axis audit check-proof`.",
+                    "operationId": "getStatusSeal",
+                    "parameters": [_PATH_ID],
+                    "responses": {
+                        "200": {
+                            "description": "The status's seal",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/StatusSeal"}
+                                }
+                            },
+                        },
+                        **_errors("not_a_sealed_status"),
+                    },
+                }
+            },
             "/v1/inbox": {
                 "get": {
                     "summary": "Letters and statuses waiting for the caller, oldest first (long-poll with wait)",
@@ -885,6 +1042,13 @@ def _axis_document() -> dict[str, Any]:
                             "name": "limit",
                             "in": "query",
                             "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                        },
+                        {
+                            "name": "inline",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["1", "0"]},
+                            "description": "1: each package of at most 64 KiB comes in the answer "
+                            "(package_base64), up to 2 MiB of them; the others are fetched as before",
                         },
                     ],
                     "responses": {
@@ -907,13 +1071,53 @@ def _axis_document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_errors("bad_wait", "bad_limit"),
+                        **_errors("bad_wait", "bad_limit", "bad_inline"),
+                    },
+                }
+            },
+            "/v1/deliveries/ack": {
+                "post": {
+                    "summary": "Acknowledge many deliveries in one call, each as POST /v1/deliveries/{id}/ack would. Idempotent.",
+                    "description": "At most 500 ids. Each id is answered on its own line, in order: a "
+                    "malformed id, a repeat of an earlier one or an id that is not one of the caller's "
+                    "deliveries (not found, whoever's it is) does not stop the others.",
+                    "operationId": "ackDeliveries",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["ids"],
+                                    "properties": {
+                                        "ids": {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "maxItems": 500,
+                                            "items": {"type": "string", "format": "uuid"},
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "One result per id",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/AckResults"}
+                                }
+                            },
+                        },
+                        **_errors("ack_ids_not_a_list", "too_large"),
                     },
                 }
             },
             "/v1/deliveries/{id}/ack": {
                 "post": {
-                    "summary": "Acknowledge a delivery: the sender receives status 01 (arrived). Idempotent.",
+                    "summary": "Acknowledge a delivery: the sender receives status 01 (arrived), sealed "
+                    "in a batch moments later. Idempotent.",
                     "operationId": "ackDelivery",
                     "parameters": [_PATH_ID],
                     "responses": {

@@ -20,6 +20,7 @@ def audit() -> None:
     Examples:
       axis audit verify                       recompute the chain in AXIS_DATABASE_URL
       axis audit check-proof proof.json --seal-cert seal.crt
+      axis audit check-proof seal.json --package status.xml --seal-cert seal.crt
     """
 
 
@@ -84,13 +85,23 @@ def verify(seal_cert: str | None, as_json: bool) -> None:
     help="The axis's seal certificate; without it the seal is checked against the certificate "
     "the proof carries, which shows the proof unaltered but not who sealed it.",
 )
+@click.option(
+    "--package",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="For a status seal: the status package (GET /v1/documents/{id}), to check its bytes too.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
-def check_proof(file: Path, seal_cert: str | None, as_json: bool) -> None:
-    """Check offline a proof from GET /v1/documents/{id}/proof: no database, no network.
+def check_proof(file: Path, seal_cert: str | None, package: Path | None, as_json: bool) -> None:
+    """Check offline a proof: no database, no network.
 
-    Exit 0 when every entry is in the chain the checkpoint seals; exit 1 with the reason.
+    FILE is a letter's audit proof (GET /v1/documents/{id}/proof), or the batch seal of a status
+    01 (GET /v1/documents/{status id}/seal), checked with the status package given as --package.
+    Exit 0 when it holds; exit 1 with the reason.
 
-    Example: axis audit check-proof proof.json --seal-cert axis-seal.crt
+    \b
+    Examples:
+      axis audit check-proof proof.json --seal-cert axis-seal.crt
+      axis audit check-proof seal.json --package status.xml --seal-cert axis-seal.crt
     """
     from dataclasses import asdict
 
@@ -101,7 +112,16 @@ def check_proof(file: Path, seal_cert: str | None, as_json: bool) -> None:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         fail(f"{file} is not a JSON proof: {exc}")
     cert = _load_cert(seal_cert) if seal_cert else None
-    result = audit_proof.check_proof(doc, cert)
+    if isinstance(doc, dict) and doc.get("type") == audit_proof.STATUS_SEAL_TYPE:
+        try:
+            data = package.read_bytes() if package is not None else None
+        except OSError as exc:
+            fail(f"cannot read the package {package}: {exc}")
+        result = audit_proof.check_status_seal(doc, data, cert)
+    elif package is not None:
+        fail("--package goes with a status seal (GET /v1/documents/{id}/seal), not an audit proof")
+    else:
+        result = audit_proof.check_proof(doc, cert)
     if result.ok:
         emit(asdict(result), as_json=as_json, text=result.message)
         return

@@ -161,33 +161,82 @@ class _Discard:
     is_flag=True,
     help="Keep printing new deliveries as they arrive (one JSON per line).",
 )
-@click.option("--ack", "auto_ack", is_flag=True, help="Acknowledge each delivery once printed.")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write each listed package to this folder as DOCUMENT_ID.xml (small ones come inline "
+    "with the list, larger ones are fetched).",
+)
+@click.option(
+    "--ack",
+    "auto_ack",
+    is_flag=True,
+    help="Acknowledge the listed deliveries in one call (with --out: once their files are written).",
+)
 @url_option
 @token_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
 def inbox(
-    wait: float, limit: int, follow: bool, auto_ack: bool, url: str, token: str, as_json: bool
+    wait: float,
+    limit: int,
+    follow: bool,
+    out_dir: Path | None,
+    auto_ack: bool,
+    url: str,
+    token: str,
+    as_json: bool,
 ) -> None:
     """List letters and statuses waiting for your agency.
 
     \b
     Examples:
       axis inbox
-      axis inbox --follow --ack     (print each new delivery as a JSON line, acknowledge it)
+      axis inbox -o inbox/ --ack     (write every waiting package, then acknowledge them all)
+      axis inbox --follow --ack      (print each new delivery as a JSON line, acknowledge it)
     """
+    if out_dir is not None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(str(LocalWriteError(out_dir, exc)))
+
+    async def take(client: AxisClient, items: list[dict[str, Any]]) -> None:
+        """Write the packages (with --out), then acknowledge them all at once (with --ack)."""
+        if out_dir is not None:
+            for item in items:
+                path = out_dir / f"{uuid.UUID(item['document_id'])}.xml"
+                if "package_base64" in item:
+                    await _write_file(path, _once(await client.package(item)))
+                else:
+                    await _write_file(path, client.stream(item["document_id"]))
+                item["file"] = str(path)
+                item.pop("package_base64", None)
+        if auto_ack and items:
+            results = await client.ack_many([i["delivery_id"] for i in items])
+            refused = [r for r in results if not r["ok"]]
+            if refused:
+                fail("; ".join(f"{r['id']}: {r['error']['message']}" for r in refused))
 
     async def run() -> None:
         async with _client(url, token) as client:
             if follow:
-                async for item in client.follow(wait=30, limit=limit):
-                    click.echo(json.dumps(item, ensure_ascii=False))
-                    if auto_ack:
-                        await client.ack(item["delivery_id"])
-                return
-            items = await client.inbox(wait=wait, limit=limit)
-            if auto_ack:
-                for item in items:
-                    await client.ack(item["delivery_id"])
+                seen: set[str] = set()
+                while True:
+                    items = await client.inbox(wait=30, limit=limit, inline=out_dir is not None)
+                    fresh = [i for i in items if i["delivery_id"] not in seen]
+                    seen.update(i["delivery_id"] for i in fresh)
+                    await take(client, fresh)
+                    for item in fresh:
+                        click.echo(json.dumps(item, ensure_ascii=False))
+                    if not items:
+                        seen.clear()
+                    elif not fresh:
+                        await asyncio.sleep(0.5)  # all shown, none taken off the list: no spin
+            items = await client.inbox(wait=wait, limit=limit, inline=out_dir is not None)
+            await take(client, items)
             text = (
                 "\n".join(
                     f"{i['delivery_id']}  {i['kind']:<6} from {i['sender']:<16} "
@@ -196,6 +245,7 @@ def inbox(
                         if i["kind"] == "status"
                         else f"{i['code'] or ''} {i['subject'] or ''}"
                     )
+                    + (f"  -> {i['file']}" if "file" in i else "")
                     for i in items
                 )
                 or "nothing waiting"
@@ -204,6 +254,8 @@ def inbox(
 
     try:
         asyncio.run(run())
+    except LocalWriteError as exc:
+        fail(str(exc))
     except AxisClientError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -335,24 +387,34 @@ async def _write_file(path: Path, chunks: AsyncIterator[bytes]) -> int:
 @click.argument("delivery_ids", nargs=-1, required=True)
 @url_option
 @token_option
-def ack(delivery_ids: tuple[str, ...], url: str, token: str) -> None:
-    """Acknowledge deliveries: the sender learns the letter arrived (status 01).
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def ack(delivery_ids: tuple[str, ...], url: str, token: str, as_json: bool) -> None:
+    """Acknowledge deliveries, many in one call: the sender learns the letter arrived (status 01).
 
-    Example: axis ack 0192f0c2-...
+    Each id is answered on its own line; the command exits 1 if any was refused.
+
+    Example: axis ack 0192f0c2-... 0192f0c3-...
     """
 
-    async def run() -> None:
+    async def run() -> list[dict[str, Any]]:
         async with _client(url, token) as client:
-            for delivery_id in delivery_ids:
-                result = await client.ack(delivery_id)
-                click.echo(
-                    f"{delivery_id}: acknowledged"
-                    + (" (already)" if result.get("already_acknowledged") else "")
-                )
+            return await client.ack_many(list(delivery_ids))
 
     try:
-        asyncio.run(run())
+        results = asyncio.run(run())
     except AxisClientError as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot reach the axis at {url}: {exc}")
+    emit(
+        results,
+        as_json=as_json,
+        text="\n".join(
+            f"{r['id']}: acknowledged" + (" (already)" if r["already_acknowledged"] else "")
+            if r["ok"]
+            else f"{r['id']}: refused ({r['error']['code']}): {r['error']['message']}"
+            for r in results
+        ),
+    )
+    if any(not r["ok"] for r in results):
+        raise SystemExit(1)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+#: Delivery ids per POST /v1/deliveries/ack (the axis takes at most 500).
+ACK_BATCH = 500
 
 
 class AxisClientError(Exception):
@@ -95,16 +99,31 @@ class AxisClient:
         ) as resp:
             return await _answer(resp)  # type: ignore[no-any-return]
 
-    async def inbox(self, *, wait: float = 0, limit: int = 100) -> list[dict[str, Any]]:
-        """Deliveries waiting for this agency; with `wait`, long-polls until one arrives."""
-        body = await self._json("GET", "/v1/inbox", params={"wait": str(wait), "limit": str(limit)})
+    async def inbox(
+        self, *, wait: float = 0, limit: int = 100, inline: bool = False
+    ) -> list[dict[str, Any]]:
+        """Deliveries waiting for this agency; with `wait`, long-polls until one arrives. With
+        `inline`, small packages come in the answer: `package(item)` gives their bytes."""
+        params = {"wait": str(wait), "limit": str(limit)}
+        if inline:
+            params["inline"] = "1"
+        body = await self._json("GET", "/v1/inbox", params=params)
         return body["items"]  # type: ignore[no-any-return]
 
-    async def follow(self, *, wait: float = 30, limit: int = 100) -> AsyncIterator[dict[str, Any]]:
+    async def package(self, item: Mapping[str, Any]) -> bytes:
+        """The package of an inbox item: from the answer when it came inline, else fetched."""
+        inline = item.get("package_base64")
+        if isinstance(inline, str):
+            return base64.b64decode(inline, validate=True)
+        return await self.fetch(str(item["document_id"]))
+
+    async def follow(
+        self, *, wait: float = 30, limit: int = 100, inline: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
         """Every new delivery, forever; the caller acknowledges what it has taken."""
         seen: set[str] = set()
         while True:
-            items = await self.inbox(wait=wait, limit=limit)
+            items = await self.inbox(wait=wait, limit=limit, inline=inline)
             for item in items:
                 if item["delivery_id"] not in seen:
                     seen.add(item["delivery_id"])
@@ -159,6 +178,23 @@ class AxisClient:
 
     async def ack(self, delivery_id: str) -> dict[str, Any]:
         return await self._json("POST", f"/v1/deliveries/{delivery_id}/ack")  # type: ignore[no-any-return]
+
+    async def ack_many(self, delivery_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Acknowledge many deliveries, ACK_BATCH per call: one result per id, in order, each
+        {"id", "ok", "already_acknowledged", "delivery"} or {"id", "ok": false, "error"}."""
+        results: list[dict[str, Any]] = []
+        ids = list(delivery_ids)
+        for start in range(0, len(ids), ACK_BATCH):
+            body = await self._json(
+                "POST", "/v1/deliveries/ack", json={"ids": ids[start : start + ACK_BATCH]}
+            )
+            results += body["results"]
+        return results
+
+    async def status_seal(self, document_id: str) -> dict[str, Any]:
+        """The batch seal of a status 01 the axis wrote: check it offline with
+        `axis audit check-proof seal.json --package status.xml`."""
+        return await self._json("GET", f"/v1/documents/{document_id}/seal")  # type: ignore[no-any-return]
 
     async def post_status(self, document_id: str, package: bytes) -> dict[str, Any]:
         """Post a signed edXML Status package about a letter this agency received."""

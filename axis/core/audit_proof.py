@@ -256,3 +256,162 @@ def _check_proof(
         fp,
         pinned,
     )
+
+
+# ---------------------------------------------------------------- sealed batches of statuses
+#
+# A status the axis writes for a recipient (01, arrived) is sealed in a batch: the axis signs one
+# sealed JSON {"type": "axis.status.batch", "root", "size", "at"} whose root is a Merkle tree's over
+# the batch's Status packages, and each status carries its path up to that root. Hashes (hex):
+#
+# * leaf = SHA-256 of the byte 0x00 followed by the package's bytes, exactly as stored and served;
+# * node = SHA-256 of the byte 0x01 followed by the left and the right child's 32-byte digests;
+# * a node without a sibling on its level moves up unchanged.
+#
+# The two prefixes keep a leaf from passing for a node (as in RFC 6962), so anyone can recompute
+# the root from a package and its path without this code.
+
+STATUS_BATCH_TYPE = "axis.status.batch"
+STATUS_SEAL_TYPE = "axis.status.seal"
+STATUS_SEAL_VERSION = 1
+STATUS_SEAL_HASHING = {
+    "leaf": "SHA-256 of the byte 0x00 followed by the package's bytes",
+    "node": "SHA-256 of the byte 0x01 followed by the left and the right child's digests (32 bytes each)",
+    "odd": "a node without a sibling on its level moves up unchanged",
+    "path": "from the leaf up: each step names the sibling's side (left or right) and its hash",
+}
+
+
+def leaf_hash(package: bytes) -> str:
+    return hashlib.sha256(b"\x00" + package).hexdigest()
+
+
+def node_hash(left: str, right: str) -> str:
+    return hashlib.sha256(b"\x01" + bytes.fromhex(left) + bytes.fromhex(right)).hexdigest()
+
+
+def merkle_tree(leaves: list[str]) -> tuple[str, list[list[dict[str, str]]]]:
+    """The root over `leaves` (leaf hashes, in order) and each leaf's path to it."""
+    if not leaves:
+        raise ValueError("a Merkle tree needs at least one leaf")
+    paths: list[list[dict[str, str]]] = [[] for _ in leaves]
+    # Which leaves sit under each node of the current level.
+    level = list(leaves)
+    under: list[list[int]] = [[i] for i in range(len(leaves))]
+    while len(level) > 1:
+        next_level: list[str] = []
+        next_under: list[list[int]] = []
+        for i in range(0, len(level), 2):
+            if i + 1 == len(level):
+                next_level.append(level[i])
+                next_under.append(under[i])
+                continue
+            left, right = level[i], level[i + 1]
+            for leaf in under[i]:
+                paths[leaf].append({"side": "right", "hash": right})
+            for leaf in under[i + 1]:
+                paths[leaf].append({"side": "left", "hash": left})
+            next_level.append(node_hash(left, right))
+            next_under.append(under[i] + under[i + 1])
+        level, under = next_level, next_under
+    return level[0], paths
+
+
+def root_from_path(leaf: str, path: list[dict[str, str]]) -> str:
+    node = leaf
+    for step in path:
+        sibling = str(step["hash"])
+        if step["side"] == "left":
+            node = node_hash(sibling, node)
+        elif step["side"] == "right":
+            node = node_hash(node, sibling)
+        else:
+            raise ValueError(f"a path step's side is left or right, not {step['side']!r}")
+    return node
+
+
+def status_seal_document(
+    *,
+    document_id: str,
+    responds_to: str,
+    package_sha256: str,
+    leaf: str,
+    index: int,
+    path: list[dict[str, str]],
+    batch: dict[str, Any],
+) -> dict[str, Any]:
+    """What an agency receives for a status sealed in a batch (GET /v1/documents/{id}/seal)."""
+    return {
+        "type": STATUS_SEAL_TYPE,
+        "version": STATUS_SEAL_VERSION,
+        "document_id": document_id,
+        "responds_to": responds_to,
+        "package_sha256": package_sha256,
+        "leaf": leaf,
+        "index": index,
+        "path": path,
+        "hashing": STATUS_SEAL_HASHING,
+        "batch": batch,
+    }
+
+
+def check_status_seal(
+    doc: Any,
+    package: bytes | None,
+    seal_cert: x509.Certificate | signing.TrustStore | None,
+) -> ProofCheck:
+    """Check offline a status's batch seal: the package's leaf (when the package is given), its
+    path up to the root, and the axis's signature over the root."""
+    pinned = seal_cert is not None
+
+    def bad(message: str) -> ProofCheck:
+        return ProofCheck(False, message, seal_pinned=pinned)
+
+    try:
+        if not isinstance(doc, dict) or doc.get("type") != STATUS_SEAL_TYPE:
+            return bad(f"this is not a status seal (type {STATUS_SEAL_TYPE!r} expected)")
+        if doc.get("version") != STATUS_SEAL_VERSION:
+            return bad(f"unknown status seal version {doc.get('version')!r}")
+        document_id = str(doc["document_id"])
+        payload, why = seal_problem(doc["batch"], seal_cert)
+        if payload is None:
+            return bad(f"the batch's seal does not hold ({why})")
+        if payload.get("type") != STATUS_BATCH_TYPE:
+            return bad("the sealed payload is not a batch of statuses")
+        leaf = str(doc["leaf"])
+        if package is not None:
+            if hashlib.sha256(package).hexdigest() != doc["package_sha256"]:
+                return bad("the package is not the one sealed: its SHA-256 differs")
+            if leaf_hash(package) != leaf:
+                return bad("the package is not the one sealed: its leaf hash differs")
+        path = doc["path"]
+        if not isinstance(path, list):
+            return bad("the path is not a list")
+        if root_from_path(leaf, path) != payload.get("root"):
+            return bad(
+                "the path does not lead to the sealed root: the status or its path was altered"
+            )
+        cert = x509.load_pem_x509_certificate(str(doc["batch"]["certificate"]).encode())
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return bad(f"the status seal is malformed: {type(exc).__name__}: {exc}")
+    subject = cert.subject.rfc4514_string()
+    what = "the package" if package is not None else f"a package of SHA-256 {doc['package_sha256']}"
+    return ProofCheck(
+        True,
+        f"status {document_id}: {what} is leaf {doc['index']} of a batch of {payload.get('size')} "
+        f"sealed at {payload.get('at')} by {subject}"
+        + ("" if package is not None else " (pass the package to check its bytes)")
+        + (
+            ""
+            if pinned
+            else "; the seal was checked against its own certificate: pass --seal-cert "
+            "with the axis's certificate to pin it"
+        ),
+        document_id,
+        1,
+        0,
+        None,
+        subject,
+        signing.fingerprint(cert),
+        pinned,
+    )

@@ -11,14 +11,16 @@ import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 import edoc
-from axis.core import ledger, statuses
+from axis.core import audit_proof, ledger
 from axis.core.agencies import Agency
-from axis.core.errors import BadRequest, NotFound, StoredBytesLost, Unauthorized
+from axis.core.errors import AxisError, BadRequest, NotFound, StoredBytesLost, Unauthorized
 from axis.core.ids import parse_id
 from axis.core.waits import wait_event
 from axis.hub import Hub
@@ -60,6 +62,36 @@ async def inbox(
             woken = True
     finally:
         hub.inbox.unregister(agency.organ_id, event)
+
+
+#: `GET /v1/inbox?inline=1` carries a package in the answer when it is at most this many bytes,
+INLINE_MAX_BYTES = 64 * 1024
+#: while the packages of one answer stay within this many bytes (the rest are fetched as before).
+INLINE_BUDGET = 2 * 1024 * 1024
+INLINE_PARALLEL = 8
+
+
+async def inline_packages(hub: Hub, items: list[ledger.DeliveryItem]) -> dict[uuid.UUID, bytes]:
+    """The stored bytes of the small packages among `items`, oldest first within the budget, by
+    delivery id. One that cannot be read is left out (fetching it answers why), never failing
+    the list."""
+    picked: list[ledger.DeliveryItem] = []
+    budget = INLINE_BUDGET
+    for item in items:
+        if item.size <= INLINE_MAX_BYTES and item.size <= budget:
+            picked.append(item)
+            budget -= item.size
+    gate = asyncio.Semaphore(INLINE_PARALLEL)
+
+    async def read(item: ledger.DeliveryItem) -> tuple[uuid.UUID, bytes | None]:
+        async with gate:
+            try:
+                return item.delivery_id, await read_bytes(hub, item.content_sha256)
+            except StoredBytesLost:
+                return item.delivery_id, None
+
+    found = await asyncio.gather(*(read(item) for item in picked))
+    return {did: data for did, data in found if data is not None}
 
 
 async def received(
@@ -303,40 +335,143 @@ async def make_available(hub: Hub, delivery_id: uuid.UUID) -> bool:
         return await ledger.make_available(conn, delivery_id) is not None
 
 
-async def acknowledge(hub: Hub, agency: Agency, delivery_id: str) -> ledger.Acknowledged:
-    """The recipient has the document: recorded once, and for a letter status 01 (arrived) goes
-    to its sender. One pool connection for the whole acknowledgement."""
+async def acknowledge(
+    hub: Hub, agency: Agency, delivery_id: str, *, via: str = "api"
+) -> ledger.Acknowledged:
+    """The recipient has the document: recorded once (with others arriving at the same time, in
+    one transaction), and for a letter its status 01 (arrived) is left for the sealer to seal
+    and send to the sender. Acknowledging again gives the same delivery, already acknowledged."""
     did = parse_id(delivery_id, "delivery")
-    async with hub.db.connection() as conn:
-        item = await ledger.delivery(conn, did, recipient=agency.organ_id)
-        if item is None:
-            raise NotFound(f"no delivery {delivery_id} for {agency.organ_id}", where="delivery")
-        now = await _acknowledge(conn, hub, item, via="api")
-    return ledger.Acknowledged(now or item, already_acknowledged=now is None)
+    [outcome] = await hub.acks.acknowledge(hub.db, [ledger.AckRequest(did, agency.organ_id, via)])
+    if isinstance(outcome, BaseException):
+        raise outcome
+    if outcome.item is None:
+        raise NotFound(f"no delivery {delivery_id} for {agency.organ_id}", where="delivery")
+    return ledger.Acknowledged(outcome.item, already_acknowledged=not outcome.newly)
+
+
+#: How many delivery ids one batch acknowledgement takes at most.
+MAX_ACK_IDS = 500
+
+
+@dataclass(frozen=True)
+class AckAnswer:
+    """One id of a batch acknowledgement: the delivery as it now stands, or why not."""
+
+    given: str | None  # the id as sent (cut to 100 characters), None when it was no string
+    item: ledger.DeliveryItem | None = None
+    already_acknowledged: bool = False
+    error: AxisError | None = None
+
+
+async def acknowledge_many(hub: Hub, agency: Agency, ids: object) -> list[AckAnswer]:
+    """Acknowledge many deliveries of `agency` in one call, each as `acknowledge` would, one
+    answer per id in the order given. A malformed id, a repeat of an earlier one, or an id that
+    is not one of `agency`'s deliveries (another agency's answers the same: not found) is answered
+    on its own line; the others are acknowledged. Only a request that is not a list of 1 to
+    MAX_ACK_IDS ids is refused whole."""
+    if not isinstance(ids, list):
+        raise BadRequest('"ids" must be a list of delivery ids', where="ids")
+    if not ids:
+        raise BadRequest('"ids" is empty: send at least one delivery id', where="ids")
+    if len(ids) > MAX_ACK_IDS:
+        raise BadRequest(f'"ids" holds {len(ids)} ids; at most {MAX_ACK_IDS} per call', where="ids")
+    answers: list[AckAnswer | None] = [None] * len(ids)
+    first: dict[uuid.UUID, int] = {}
+    for i, raw in enumerate(ids):
+        where = f"ids[{i}]"
+        if not isinstance(raw, str):
+            answers[i] = AckAnswer(
+                None,
+                error=BadRequest(
+                    f"{where} is a {type(raw).__name__}, not a delivery id (a UUID string)",
+                    where=where,
+                ),
+            )
+            continue
+        given = raw[:100]
+        try:
+            did = uuid.UUID(raw)
+        except ValueError:
+            answers[i] = AckAnswer(
+                given,
+                error=BadRequest(f"{where} is not a delivery id (a UUID): {given!r}", where=where),
+            )
+            continue
+        if did in first:
+            answers[i] = AckAnswer(
+                given,
+                error=BadRequest(
+                    f"{where} repeats ids[{first[did]}]; each delivery is answered once, there",
+                    where=where,
+                    code="duplicate",
+                ),
+            )
+            continue
+        first[did] = i
+    if first:
+        outcomes = await hub.acks.acknowledge(
+            hub.db, [ledger.AckRequest(did, agency.organ_id, "api") for did in first]
+        )
+        if all(isinstance(o, BaseException) for o in outcomes):
+            failed = outcomes[0]
+            assert isinstance(failed, BaseException)
+            raise failed
+        for (did, i), outcome in zip(first.items(), outcomes, strict=True):
+            given = str(ids[i])[:100]
+            where = f"ids[{i}]"
+            if isinstance(outcome, BaseException):
+                log.error("event=ack_failed delivery_id=%s error=%r", did, outcome)
+                answers[i] = AckAnswer(
+                    given,
+                    error=AxisError(
+                        "the axis failed to acknowledge this one; the others are not affected, "
+                        "try it again",
+                        where=where,
+                        code="internal_error",
+                    ),
+                )
+            elif outcome.item is None:
+                answers[i] = AckAnswer(
+                    given,
+                    error=NotFound(f"no delivery {given} for {agency.organ_id}", where=where),
+                )
+            else:
+                answers[i] = AckAnswer(given, outcome.item, not outcome.newly)
+    return [a for a in answers if a is not None]
 
 
 async def acknowledge_push(hub: Hub, delivery_id: uuid.UUID) -> bool:
-    """A push went through: the delivery is delivered and acknowledged at once (status 01 for a
-    letter), on one pool connection. False when another process recorded it first."""
+    """A push went through: the delivery is delivered and acknowledged at once (its status 01 is
+    sealed later). False when another process recorded it first."""
+    [outcome] = await hub.acks.acknowledge(hub.db, [ledger.AckRequest(delivery_id, None, "push")])
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome.newly
+
+
+async def seal_of(hub: Hub, agency: Agency, document_id: str) -> dict[str, Any]:
+    """The batch seal of a status 01 `agency` may see (the letter's sender or its recipient):
+    the package's hash and leaf, its Merkle path and the axis's signature over the batch's root,
+    all an agency needs to check the status offline (`axis audit check-proof`)."""
     async with hub.db.connection() as conn:
-        item = await ledger.delivery(conn, delivery_id)
-        if item is None:
-            return False
-        return await _acknowledge(conn, hub, item, via="push") is not None
-
-
-async def _acknowledge(
-    conn: asyncpg.Connection, hub: Hub, item: ledger.DeliveryItem, *, via: str
-) -> ledger.DeliveryItem | None:
-    made = None
-    if item.kind == "letter" and item.state != "acknowledged":
-        # Built and sealed before the transaction, so no row is locked while the axis signs.
-        made = await statuses.seal_arrived(hub, item)
-    async with conn.transaction():
-        now = await ledger.acknowledge(conn, item.delivery_id, via=via)
-        if now is not None and made is not None:
-            await statuses.arrived(conn, hub, now, made)
-    return now
+        doc = await visible(conn, agency, document_id)
+        found = await ledger.status_seal(conn, doc.id) if doc.kind == "status" else None
+    if found is None:
+        raise NotFound(
+            f"document {document_id} is not a status sealed in a batch (status 01 written by the "
+            "axis is; a posted status carries its own XML signature)",
+            where="document",
+        )
+    return audit_proof.status_seal_document(
+        document_id=str(found.status_id),
+        responds_to=str(found.responds_to),
+        package_sha256=found.package_sha256,
+        leaf=found.leaf,
+        index=found.leaf_index,
+        path=found.path,
+        batch=found.sealed,
+    )
 
 
 async def report_failed(

@@ -17,7 +17,7 @@ import asyncpg
 
 import edoc
 from axis import metrics
-from axis.core import ledger
+from axis.core import audit_proof, ledger
 from axis.core.agencies import Agency
 from axis.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from axis.core.ids import parse_id, uuid7
@@ -27,7 +27,15 @@ from axis.hub import Hub
 
 log = logging.getLogger("axis.statuses")
 
-__all__ = ["RECALL_ANSWERS", "Made", "arrived", "ask_recall", "post", "record", "transition_error"]
+__all__ = [
+    "RECALL_ANSWERS",
+    "Made",
+    "ask_recall",
+    "post",
+    "record",
+    "seal_pending",
+    "transition_error",
+]
 
 
 @dataclass(frozen=True)
@@ -105,16 +113,7 @@ async def record(
         deliveries=deliveries,
         receipt=receipt,
     )
-    summary = {
-        "status_code": code,
-        "label_vi": message.status_code.label_vi,
-        "label_en": message.status_code.label_en,
-        "from": author,
-        "description": message.description,
-        "timestamp": message.timestamp.isoformat(),
-        "responds_to": str(letter.id),
-        "staff": message.staff_info.staff if message.staff_info else None,
-    }
+    summary = _summary(message, author, letter.id)
     await ledger.insert_status(
         conn,
         ledger.NewStatus(
@@ -146,68 +145,109 @@ async def record(
     return accepted
 
 
-# ---------------------------------------------------------------- 01, by the axis
+# ---------------------------------------------------------------- 01, by the axis, in batches
+
+#: How many status 01 one batch seals at most (one signature, one transaction).
+SEAL_BATCH = 256
+#: Status packages stored at once while a batch is sealed.
+STORE_PARALLEL = 8
+
+ARRIVED_DESCRIPTION = "Đã đến (arrived): xác nhận bởi trục liên thông khi đơn vị nhận tải văn bản"
 
 
-async def seal_arrived(hub: Hub, item: ledger.DeliveryItem) -> Made:
-    """Status 01 for a letter's delivery, From its recipient, sealed by the axis and stored."""
-    message = edoc.StatusMessage(
-        from_=edoc.Organization(organ_id=item.recipient, organ_name=item.recipient_name),
+def arrived_message(arrival: ledger.Arrival) -> edoc.StatusMessage:
+    """Status 01 for a letter's delivery, From its recipient, timed at its acknowledgement: built
+    again after a crash, it is the very same package."""
+    return edoc.StatusMessage(
+        from_=edoc.Organization(organ_id=arrival.recipient, organ_name=arrival.recipient_name),
         response_for=edoc.ResponseFor(
-            organ_id=item.sender,
-            code=item.code,
-            document_id=item.edxml_document_id,
-            promulgation_date=item.promulgation_date,
+            organ_id=arrival.sender,
+            code=arrival.code,
+            document_id=arrival.edxml_document_id,
+            promulgation_date=arrival.promulgation_date,
         ),
         status_code=edoc.StatusCode.ARRIVED,
-        timestamp=datetime.now(UTC),
-        description="Đã đến (arrived): xác nhận bởi trục liên thông khi đơn vị nhận tải văn bản",
-    )
-    return await seal(hub, message)
-
-
-async def arrived(
-    conn: asyncpg.Connection, hub: Hub, item: ledger.DeliveryItem, made: Made
-) -> ledger.AcceptedStatus:
-    """In the acknowledging transaction: status 01 goes back to the letter's sender. Nobody posted
-    it, so there is nobody to answer with a receipt."""
-    return await record(
-        conn,
-        hub,
-        letter=_letter_of(item),
-        author=item.recipient,
-        made=made,
-        by="axis",
-        targets=[item.sender],
-        about_delivery=item.delivery_id,
-        answer=False,
+        timestamp=arrival.acknowledged_at.astimezone(UTC).replace(microsecond=0),
+        description=ARRIVED_DESCRIPTION,
     )
 
 
-def _letter_of(item: ledger.DeliveryItem) -> ledger.StoredDocument:
-    """What `record` reads of a letter, from its delivery's row (no second read of the letter)."""
-    return ledger.StoredDocument(
-        id=item.document_id,
-        kind=item.kind,
-        sender=item.sender,
-        edxml_document_id=item.edxml_document_id,
-        business_type=item.business_type,
-        status_code=item.status_code,
-        content_sha256="",
-        size=item.size,
-        code_number=item.code_number,
-        code_notation=item.code_notation,
-        subject=item.subject,
-        type_name=None,
-        promulgation_date=item.promulgation_date,
-        due_date=item.due_date,
-        signature=item.signature,
-        signer_fingerprint=None,
-        responds_to=item.responds_to,
-        summary={},
-        acceptance=None,
-        received_at=item.received_at,
-    )
+def _build_batch(
+    arrivals: list[ledger.Arrival],
+) -> tuple[list[tuple[edoc.StatusMessage, bytes]], str, list[list[dict[str, str]]]]:
+    """The batch's packages, the Merkle root over them and each one's path (CPU only)."""
+    built = [
+        (message, edoc.build(edoc.Package(header=message)))
+        for message in map(arrived_message, arrivals)
+    ]
+    root, paths = audit_proof.merkle_tree([audit_proof.leaf_hash(data) for _, data in built])
+    return built, root, paths
+
+
+async def seal_pending(
+    hub: Hub, *, limit: int = SEAL_BATCH, delivery_id: uuid.UUID | None = None
+) -> int:
+    """Seal one batch of status 01 still to be sealed (or the one of `delivery_id`): each package
+    is built and stored (by this transaction when small, else in the blob store first), the axis signs the batch's Merkle root once, and the
+    status documents with their deliveries to the senders commit with the arrivals marked sealed,
+    in one transaction. A crash before the commit leaves the rows to seal again (the packages are
+    the same bytes), so nothing is lost or doubled. Returns how many were sealed."""
+    async with hub.db.connection() as conn, conn.transaction():
+        arrivals = await ledger.arrivals_to_seal(conn, limit, delivery_id=delivery_id)
+        if not arrivals:
+            return 0
+        built, root, paths = await asyncio.to_thread(_build_batch, arrivals)
+        batch_seal = hub.seal.sign_json(
+            {
+                "type": audit_proof.STATUS_BATCH_TYPE,
+                "root": root,
+                "size": len(built),
+                "at": datetime.now(UTC).isoformat(),
+            }
+        )
+        # Stored before the commit that creates the status's delivery: nobody is shown a status
+        # whose bytes are not kept.
+        gate = asyncio.Semaphore(STORE_PARALLEL)
+
+        async def keep(data: bytes) -> tuple[str, int, bytes | None]:
+            # A small package is kept by this transaction's commit (AXIS_INLINE_MAX_BYTES).
+            async with gate:
+                return await store(hub, data)
+
+        kept = await asyncio.gather(*(keep(data) for _, data in built))
+        sealed = [
+            ledger.SealedArrival(
+                arrival=arrival,
+                status_id=uuid7(),
+                delivery_id=uuid7(),
+                stored_sha256=sha,
+                size=size,
+                summary=_summary(message, arrival.recipient, arrival.letter_id),
+                leaf=audit_proof.leaf_hash(data),
+                leaf_index=index,
+                path=path,
+                inline=inline,
+            )
+            for index, (arrival, (message, data), (sha, size, inline), path) in enumerate(
+                zip(arrivals, built, kept, paths, strict=True)
+            )
+        ]
+        batch_id = await ledger.insert_arrivals(conn, sealed, root=root, batch_seal=batch_seal)
+    log.info("event=statuses_sealed code=01 count=%d batch=%d", len(sealed), batch_id)
+    return len(sealed)
+
+
+def _summary(message: edoc.StatusMessage, author: str, letter_id: uuid.UUID) -> dict[str, Any]:
+    return {
+        "status_code": message.status_code.code,
+        "label_vi": message.status_code.label_vi,
+        "label_en": message.status_code.label_en,
+        "from": author,
+        "description": message.description,
+        "timestamp": message.timestamp.isoformat(),
+        "responds_to": str(letter_id),
+        "staff": message.staff_info.staff if message.staff_info else None,
+    }
 
 
 # ---------------------------------------------------------------- posted by an agency
@@ -245,6 +285,14 @@ async def post(
             f"status {code} is reported by a recipient; the sender may only post 13 (recall asked)",
             where="MessageHeader/StatusCode",
         )
+
+    if not is_sender:
+        # A status posted right after the acknowledgement follows its 01 to the sender: seal the
+        # 01 now if the sealer has not yet (it waits for a sealer holding it).
+        async with hub.db.connection() as conn:
+            line = await ledger.delivery_of(conn, letter.id, agency.organ_id)
+        if line is not None and line.state == "acknowledged":
+            await seal_pending(hub, limit=1, delivery_id=line.delivery_id)
 
     kept = data
     if checked.signature == "legacy":

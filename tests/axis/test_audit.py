@@ -357,6 +357,13 @@ async def proved(hub_config, client_for, db: asyncpg.Connection, world: World) -
         await audit.catch_up(conn, hub.seal, POLICY)
     acked = await client.post(f"/v1/deliveries/{item['delivery_id']}/ack", headers=h41.auth)
     assert acked.status == 200
+
+    async def arrived() -> list[dict[str, Any]]:
+        resp = await client.get("/v1/inbox", params={"wait": "5"}, headers=g22.auth)
+        return [i for i in (await resp.json())["items"] if i["status_code"] == "01"]
+
+    # Status 01 is sealed after the acknowledgement; the proof is asked for once it is.
+    await wait_for(arrived)
     resp = await client.get(f"/v1/documents/{document_id}/proof", headers=g22.auth)
     assert resp.status == 200, await resp.text()
     return {

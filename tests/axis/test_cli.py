@@ -208,6 +208,48 @@ async def test_send_inbox_and_fetch_from_the_command_line(
     assert code == 1 and "401" in err
 
 
+async def test_inbox_writes_every_waiting_letter_then_acknowledges_them_in_one_call(
+    client_for, hub_config, db: asyncpg.Connection, world: World, tmp_path: Path
+) -> None:
+    g22 = await world.register(db, "000.00.00.G22")
+    h41 = await world.register(db, "000.00.00.H41")
+    client = await client_for(hub_config)
+    url = str(client.make_url("/")).rstrip("/")
+    letters = [world.letter(g22, [h41]) for _ in range(3)]
+    sent = []
+    for data in letters:
+        resp = await client.post("/v1/documents", data=data, headers=g22.auth)
+        sent.append((await resp.json())["document_id"])
+
+    async def listed():
+        resp = await client.get("/v1/inbox", headers=h41.auth)
+        items = (await resp.json())["items"]
+        return items if len(items) == 3 else None
+
+    items = await wait_for(listed)
+    out_dir = tmp_path / "in"
+    code, out, err = await axis(
+        "inbox", "-o", str(out_dir), "--ack", "--url", url, "--token", h41.token, "--json"
+    )
+    assert code == 0, err
+    shown = json.loads(out)
+    assert [i["document_id"] for i in shown] == sent
+    for document_id, data in zip(sent, letters, strict=True):
+        assert (out_dir / f"{document_id}.xml").read_bytes() == data
+    assert all("package_base64" not in i for i in shown)
+    resp = await client.get("/v1/inbox", headers=h41.auth)
+    assert (await resp.json())["items"] == []
+
+    # `axis ack` takes many ids in one call and names each one it refused.
+    code, out, err = await axis(
+        "ack", items[0]["delivery_id"], "not-an-id", "--url", url, "--token", h41.token
+    )
+    assert code == 1
+    first, bad = json.loads(out)
+    assert first["id"] == items[0]["delivery_id"] and first["already_acknowledged"] is True
+    assert (bad["id"], bad["ok"], bad["error"]["code"]) == ("not-an-id", False, "bad_request")
+
+
 async def test_agency_add_and_add_cert_say_which_organ_code_a_certificate_carries_and_where(
     test_database_url: str, dev_ca: DevCA, db: asyncpg.Connection, tmp_path: Path
 ) -> None:

@@ -172,6 +172,36 @@ async def test_a_push_acknowledgement_is_audited_delivered_then_acknowledged(db,
     assert await _events(db, deliveries[P77]) == ["delivered", "acknowledged"]
 
 
+async def test_many_acknowledged_in_one_statement_each_for_its_own_recipient_only(
+    db, agencies
+) -> None:
+    _, first = await _letter(db, [H41, H29])
+    _, second = await _letter(db, [H41])
+    unknown = uuid7()
+    requests = [
+        ledger.AckRequest(first[H41], H41, "api"),
+        ledger.AckRequest(first[H29], H41, "api"),  # H29's delivery, asked by H41
+        ledger.AckRequest(second[H41], H41, "api"),
+        ledger.AckRequest(unknown, H41, "api"),
+    ]
+    async with db.transaction():
+        done = await ledger.acknowledge_many(db, requests)
+    assert set(done) == {first[H41], second[H41]}
+    assert all(newly and item.state == "acknowledged" for item, newly in done.values())
+    assert all(item.business_status == "01" for item, _ in done.values())
+    # H29's delivery was left as it was, and nothing tells H41 it exists.
+    untouched = await ledger.delivery(db, first[H29])
+    assert untouched is not None and untouched.state == "queued"
+    # Each letter's acknowledgement leaves its status 01 to seal, once.
+    waiting = await db.fetch("SELECT delivery_id FROM arrivals WHERE status_id IS NULL")
+    assert {r["delivery_id"] for r in waiting} == {first[H41], second[H41]}
+    async with db.transaction():
+        again = await ledger.acknowledge_many(db, requests)
+    assert {d: newly for d, (_, newly) in again.items()} == {first[H41]: False, second[H41]: False}
+    assert await _events(db, first[H41]) == ["acknowledged"]
+    assert await ledger.arrivals_waiting(db) == 2
+
+
 async def test_a_failed_push_schedules_a_retry_then_dead_letters_each_audited(db, agencies) -> None:
     letter_id, deliveries = await _letter(db, [P77])
     did = deliveries[P77]

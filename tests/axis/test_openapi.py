@@ -659,6 +659,16 @@ async def test_every_error_example_is_what_the_axis_really_answers(
         "delivery_not_found": lambda: axis.call(
             "POST", "/v1/deliveries/{id}/ack", path_parameters={"id": str(uuid.uuid4())}
         ),
+        "bad_inline": lambda: axis.call("GET", "/v1/inbox", query={"inline": "yes please"}),
+        "ack_ids_not_a_list": lambda: axis.call(
+            "POST",
+            "/v1/deliveries/ack",
+            body={"ids": [str(uuid.uuid4()) for _ in range(501)]},
+            media_type="application/json",
+        ),
+        "not_a_sealed_status": lambda: axis.call(
+            "GET", "/v1/documents/{id}/seal", path_parameters={"id": axis.document_id}
+        ),
     }
     # 413 from a hub with a small limit, 503 from a hub whose PostgreSQL is not there.
     small = await _other_hub(replace(hub_config, max_document_bytes=64), g22, stack)

@@ -421,8 +421,9 @@ class AxisRun:
         return stored
 
     async def settled(self, timeout: float = 90.0, *, push_too: bool = False) -> None:
-        """Wait until the outbox is empty and no delivery of a pull agency (and, with `push_too`,
-        of a push agency whose webhook is back) is still queued. A push is recorded only after
+        """Wait until the outbox is empty, every acknowledgement's status 01 is sealed and no
+        delivery of a pull agency (and, with `push_too`, of a push agency whose webhook is back)
+        is still queued. A push is recorded only after
         the webhook has answered, so a webhook may hold a letter a moment before the hub says so."""
         conn = await asyncpg.connect(self.database_url)
         try:
@@ -434,7 +435,11 @@ class AxisRun:
                         WHERE d.state = 'queued' AND (a.delivery_mode = 'pull' OR $1)""",
                     push_too,
                 )
-                return bool(pending == 0 and queued == 0)
+                # Status 01 of every acknowledgement sealed (it is sealed after the ack commits).
+                unsealed = await conn.fetchval(
+                    "SELECT count(*) FROM arrivals WHERE status_id IS NULL"
+                )
+                return bool(pending == 0 and queued == 0 and unsealed == 0)
 
             try:
                 await wait_for(quiet, timeout=timeout, interval=0.2)
@@ -443,8 +448,11 @@ class AxisRun:
                     "SELECT state, count(*) FROM deliveries GROUP BY state ORDER BY state"
                 )
                 outbox = await conn.fetchval("SELECT count(*) FROM outbox")
+                unsealed = await conn.fetchval(
+                    "SELECT count(*) FROM arrivals WHERE status_id IS NULL"
+                )
                 raise AssertionError(
-                    f"work still pending after {timeout} s: outbox={outbox}, deliveries="
+                    f"work still pending after {timeout} s: outbox={outbox}, unsealed={unsealed}, deliveries="
                     f"{[tuple(c) for c in counts]}\n{self.logs()}"
                 ) from None
         finally:

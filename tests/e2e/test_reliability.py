@@ -10,9 +10,15 @@ its acknowledgement and its status 01 exactly once; no work is left pending; nob
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Awaitable, Callable
 
+import aiohttp
+import asyncpg
+
+import signing
+from axis.core import audit_proof
 from tests.e2e.conftest import SENDER, AxisRun, Letter, Sender
 from tests.support.hub_process import HubProcess
 from tests.support.waiting import wait_for
@@ -237,3 +243,92 @@ async def test_a_webhook_down_for_a_while_gets_every_letter_in_order_across_a_hu
         await run.assert_recorded_once(letters)
     finally:
         await hook.stop()
+
+
+async def test_a_hub_killed_while_sealing_status_01_seals_each_once_after_restart(
+    axis_run: AxisRun,
+) -> None:
+    """Acknowledgements commit at once and leave their status 01 to the sealer: the hub is
+    killed (SIGKILL) part way through the sealing, and once restarted it seals the rest, each
+    status once, each one checkable offline with its batch seal."""
+    run = axis_run
+    await _pull_world(run)
+    hub = run.hub()
+    await hub.start_ready()
+    letters = run.letters(400, PULL)
+    sender = run.sender([hub.url], concurrency=16)
+    await sender.send(letters)
+    assert sender.accepted == len(letters), dict(sender.answers)
+    await run.settled()
+    total = len(letters) * len(PULL)
+
+    conn = await asyncpg.connect(run.database_url)
+    try:
+
+        async def sealed() -> int:
+            return int(
+                await conn.fetchval("SELECT count(*) FROM arrivals WHERE status_id IS NOT NULL")
+            )
+
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+
+            async def ack_all(organ: str) -> int:
+                headers = run.recipient(organ).headers
+                async with session.get(
+                    hub.url + "/v1/inbox", params={"limit": "500"}, headers=headers
+                ) as r:
+                    ids = [i["delivery_id"] for i in (await r.json())["items"]]
+                async with session.post(
+                    hub.url + "/v1/deliveries/ack", json={"ids": ids}, headers=headers
+                ) as r:
+                    assert r.status == 200, await r.text()
+                    return int((await r.json())["acknowledged"])
+
+            acked = await asyncio.gather(*(ack_all(organ) for organ in PULL))
+        assert sum(acked) == total
+        # Kill as soon as the sealer has committed a batch or more, but not all of them.
+        await wait_for(sealed, timeout=60, interval=0.01)
+        hub.kill()
+        at_kill = await sealed()
+        log.info("killed with %d of %d status 01 sealed", at_kill, total)
+        assert 0 < at_kill < total, f"the kill came too late: {at_kill} of {total} sealed"
+        await hub.start_ready()
+        await run.settled()
+        await run.assert_recorded_once(letters)
+        statuses = await conn.fetch(
+            """SELECT s.id, s.content_sha256 FROM documents s
+                WHERE s.kind = 'status' AND s.status_code = '01'"""
+        )
+        assert len(statuses) == total
+    finally:
+        await conn.close()
+
+    # Each status 01 reaches the sender once, and its bytes and batch seal check offline.
+    cert = signing.load_certificates(str(run.tmp_path / "seal" / "seal.crt"))[0]
+    headers = {"Authorization": f"Bearer {run.agencies[SENDER].token}"}
+    seen: list[str] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        while True:
+            async with session.get(
+                hub.url + "/v1/inbox", params={"limit": "500", "inline": "1"}, headers=headers
+            ) as r:
+                items = (await r.json())["items"]
+            if not items:
+                break
+            for item in items:
+                async with session.get(
+                    f"{hub.url}/v1/documents/{item['document_id']}/seal", headers=headers
+                ) as r:
+                    assert r.status == 200, await r.text()
+                    seal = await r.json()
+                package = base64.b64decode(item["package_base64"])
+                result = audit_proof.check_status_seal(seal, package, cert)
+                assert result.ok, result.message
+                seen.append(item["document_id"])
+            async with session.post(
+                hub.url + "/v1/deliveries/ack",
+                json={"ids": [i["delivery_id"] for i in items]},
+                headers=headers,
+            ) as r:
+                assert r.status == 200
+    assert len(seen) == len(set(seen)) == total

@@ -12,10 +12,12 @@ import asyncpg
 
 from axis.core.ledger import rules
 from axis.core.ledger.records import (
+    Arrival,
     DeliveryItem,
     Link,
     RecallState,
     StatusEntry,
+    StatusSeal,
     StoredAttachment,
     StoredDocument,
     Trace,
@@ -30,12 +32,17 @@ def visible_to(organ_param: str) -> str:
         (SELECT 1 FROM deliveries vd WHERE vd.document_id = doc.id AND vd.recipient = {organ_param}))"""
 
 
-_ITEM = """
-SELECT d.id AS delivery_id, d.seq, d.state, d.available_at, d.acknowledged_at, d.attempts, d.last_error,
+#: A DeliveryItem's columns over `d` (a delivery's row), `doc` (its document) and `ra` (its recipient).
+ITEM_COLUMNS = """
+       d.id AS delivery_id, d.seq, d.state, d.available_at, d.acknowledged_at, d.attempts, d.last_error,
        d.push_failing_since, d.recipient, ra.name AS recipient_name, d.business_status, d.created_at,
        doc.id AS document_id, doc.kind, doc.sender, doc.edxml_document_id, doc.business_type,
        doc.status_code, doc.subject, doc.code_number, doc.code_notation, doc.promulgation_date,
-       doc.size, doc.signature, doc.received_at, doc.responds_to, doc.due_date
+       doc.size, doc.signature, doc.received_at, doc.responds_to, doc.due_date, doc.content_sha256
+"""
+
+_ITEM = f"""
+SELECT {ITEM_COLUMNS}
   FROM deliveries d JOIN documents doc ON doc.id = d.document_id
   JOIN agencies ra ON ra.organ_id = d.recipient
 """
@@ -59,6 +66,14 @@ async def delivery(
         recipient,
     )
     return DeliveryItem.from_row(row) if row is not None else None
+
+
+async def deliveries_by_id(
+    conn: asyncpg.Connection, delivery_ids: Sequence[uuid.UUID]
+) -> list[DeliveryItem]:
+    """Deliveries by id, whoever their recipients (the caller filters)."""
+    rows = await conn.fetch(_ITEM + " WHERE d.id = ANY($1::uuid[])", list(delivery_ids))
+    return [DeliveryItem.from_row(r) for r in rows]
 
 
 async def delivery_of(
@@ -290,6 +305,47 @@ async def lock_letter(conn: asyncpg.Connection, letter_id: uuid.UUID) -> None:
     await conn.execute("SELECT 1 FROM documents WHERE id = $1 FOR UPDATE", letter_id)
 
 
+async def arrivals_to_seal(
+    conn: asyncpg.Connection, limit: int, *, delivery_id: uuid.UUID | None = None
+) -> list[Arrival]:
+    """Acknowledged letters whose status 01 is still to be sealed, oldest acknowledgement first,
+    taken for the caller's transaction. The sealer skips rows another one holds; asking for one
+    `delivery_id` waits for it instead (a status posted right after must follow its 01)."""
+    rows = await conn.fetch(
+        """SELECT a.delivery_id, a.acknowledged_at, d.recipient, ra.name AS recipient_name,
+                  doc.id AS letter_id, doc.sender, doc.edxml_document_id, doc.code_number,
+                  doc.code_notation, doc.promulgation_date, doc.subject
+             FROM arrivals a JOIN deliveries d ON d.id = a.delivery_id
+             JOIN documents doc ON doc.id = d.document_id
+             JOIN agencies ra ON ra.organ_id = d.recipient
+            WHERE a.status_id IS NULL AND ($2::uuid IS NULL OR a.delivery_id = $2)
+            ORDER BY a.acknowledged_at, a.delivery_id LIMIT $1
+              FOR UPDATE OF a"""
+        + (" SKIP LOCKED" if delivery_id is None else ""),
+        limit,
+        delivery_id,
+    )
+    return [Arrival.from_row(r) for r in rows]
+
+
+async def arrivals_waiting(conn: asyncpg.Connection) -> int:
+    """How many acknowledged letters wait for their status 01 to be sealed."""
+    count: int = await conn.fetchval("SELECT count(*) FROM arrivals WHERE status_id IS NULL")
+    return count
+
+
+async def status_seal(conn: asyncpg.Connection, status_id: uuid.UUID) -> StatusSeal | None:
+    """The batch seal of a status the axis sealed in a batch (status 01), if it is one."""
+    row = await conn.fetchrow(
+        """SELECT a.status_id, doc.responds_to, doc.content_sha256, a.leaf, a.leaf_index, a.path, b.sealed
+             FROM arrivals a JOIN status_batches b ON b.id = a.batch_id
+             JOIN documents doc ON doc.id = a.status_id
+            WHERE a.status_id = $1""",
+        status_id,
+    )
+    return StatusSeal.from_row(row) if row is not None else None
+
+
 async def trace(conn: asyncpg.Connection, letter: StoredDocument, viewer: str) -> Trace:
     """A letter's life as `viewer` (who may see it) sees it: per recipient every status with time
     and poster (a recipient sees its own line only), its links and where a recall stands."""
@@ -369,7 +425,7 @@ def _status_entry(row: asyncpg.Record) -> StatusEntry:
         label_vi=summary.get("label_vi"),
         label_en=summary.get("label_en"),
         posted_by=row["sender"],
-        by="axis" if row["signature"] == "axis" else "agency",
+        by="axis" if row["signature"] in ("axis", "axis-batch") else "agency",
         at=row["received_at"],
         description=summary.get("description"),
     )

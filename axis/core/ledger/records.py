@@ -128,6 +128,8 @@ class DeliveryItem:
     push_failing_since: datetime | None
     business_status: str | None
     due_date: date | None
+    #: The stored package's SHA-256: how its bytes are read (inline in the inbox, fetched).
+    content_sha256: str
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> DeliveryItem:
@@ -338,3 +340,79 @@ class Trace:
     @property
     def document_id(self) -> uuid.UUID:
         return self.document.id
+
+
+@dataclass(frozen=True)
+class AckRequest:
+    """One delivery to acknowledge: `recipient` None when the axis itself records it (a push)."""
+
+    delivery_id: uuid.UUID
+    recipient: str | None
+    via: str  # "api", "vdxp" or "push"
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """An acknowledged letter whose status 01 is to be sealed: what its Status package names."""
+
+    delivery_id: uuid.UUID
+    acknowledged_at: datetime
+    recipient: str
+    recipient_name: str
+    letter_id: uuid.UUID
+    sender: str
+    edxml_document_id: str
+    code_number: str | None
+    code_notation: str | None
+    promulgation_date: date | None
+    subject: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Arrival:
+        return cls(**{f: row[f] for f in cls.__dataclass_fields__})
+
+    @property
+    def code(self) -> str | None:
+        return f"{self.code_number}/{self.code_notation}" if self.code_number else None
+
+
+@dataclass(frozen=True)
+class SealedArrival:
+    """A status 01 made and stored by the sealer, with its place in the batch's Merkle tree."""
+
+    arrival: Arrival
+    status_id: uuid.UUID
+    delivery_id: uuid.UUID  # the status's own delivery, to the letter's sender
+    stored_sha256: str
+    size: int
+    summary: dict[str, Any]
+    leaf: str
+    leaf_index: int
+    path: list[dict[str, str]]
+    #: The package's bytes when small enough to be kept by the commit that records it (stored_bytes).
+    inline: bytes | None = None
+
+
+@dataclass(frozen=True)
+class StatusSeal:
+    """Where a status sealed in a batch sits: its package's hash, its path and the batch's seal."""
+
+    status_id: uuid.UUID
+    responds_to: uuid.UUID
+    package_sha256: str
+    leaf: str
+    leaf_index: int
+    path: list[dict[str, str]]
+    sealed: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> StatusSeal:
+        return cls(
+            status_id=row["status_id"],
+            responds_to=row["responds_to"],
+            package_sha256=row["content_sha256"],
+            leaf=row["leaf"],
+            leaf_index=row["leaf_index"],
+            path=_json(row["path"]),
+            sealed=_json(row["sealed"]),
+        )

@@ -19,7 +19,13 @@ import asyncpg
 from axis import metrics
 from axis.core import repo
 from axis.core.ledger import reads, rules
-from axis.core.ledger.records import DeliveryItem, NewDelivery, StoredDocument
+from axis.core.ledger.records import (
+    AckRequest,
+    DeliveryItem,
+    NewDelivery,
+    SealedArrival,
+    StoredDocument,
+)
 from storage.db import notify
 
 
@@ -300,43 +306,173 @@ async def make_available(conn: asyncpg.Connection, delivery_id: uuid.UUID) -> st
     return recipient
 
 
+_ACKNOWLEDGE = f"""
+WITH req AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS r(id, recipient, via)
+), upd AS (
+    UPDATE deliveries d
+       SET state = 'acknowledged', acknowledged_at = now(), last_error = NULL,
+           business_status = COALESCE(d.business_status, CASE WHEN doc.kind = 'letter' THEN '01' END),
+           business_status_at = CASE WHEN d.business_status IS NULL AND doc.kind = 'letter'
+                                     THEN now() ELSE d.business_status_at END
+      FROM req, documents doc
+     WHERE d.id = req.id AND d.recipient = COALESCE(req.recipient, d.recipient)
+       AND d.state <> 'acknowledged' AND doc.id = d.document_id
+ RETURNING d.*, req.via, doc.kind AS document_kind
+), audited AS (
+    -- A push's delivery is its acknowledgement: 'delivered' first, then 'acknowledged'.
+    INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
+    SELECT e.event, u.recipient, u.document_id, u.id, e.details
+      FROM upd u CROSS JOIN LATERAL (VALUES
+             (0, 'delivered', '{{"via": "webhook"}}'::jsonb),
+             (1, 'acknowledged', jsonb_build_object('via', u.via))) AS e(ord, event, details)
+     WHERE e.event = 'acknowledged' OR u.via = 'push'
+     ORDER BY u.seq, e.ord
+), arrived AS (
+    -- Status 01 is sealed later, in batches (axis/core/statuses.py seal_pending).
+    INSERT INTO arrivals (delivery_id, acknowledged_at)
+    SELECT id, acknowledged_at FROM upd WHERE document_kind = 'letter'
+    ON CONFLICT (delivery_id) DO NOTHING
+)
+SELECT true AS newly, {reads.ITEM_COLUMNS}
+  FROM upd d JOIN documents doc ON doc.id = d.document_id JOIN agencies ra ON ra.organ_id = d.recipient
+UNION ALL
+SELECT false AS newly, {reads.ITEM_COLUMNS}
+  FROM deliveries d JOIN documents doc ON doc.id = d.document_id JOIN agencies ra ON ra.organ_id = d.recipient
+ WHERE d.id IN (SELECT id FROM req) AND NOT EXISTS (SELECT 1 FROM upd WHERE upd.id = d.id)
+"""
+
+
+async def acknowledge_many(
+    conn: asyncpg.Connection, requests: Sequence[AckRequest]
+) -> dict[uuid.UUID, tuple[DeliveryItem, bool]]:
+    """→ acknowledged, once each, in one statement: audited 'acknowledged' (and 'delivered' first
+    for a push, whose delivery is its acknowledgement); a letter's delivery gets business status
+    01 unless the recipient already reported one, and a row in `arrivals` for the sealer to seal
+    its status 01. Returns, per delivery found for its request's recipient, the delivery as it
+    now stands and whether this call acknowledged it; an id absent from the answer is not found."""
+    if not requests:
+        return {}
+    rows = await conn.fetch(
+        _ACKNOWLEDGE,
+        [r.delivery_id for r in requests],
+        [r.recipient for r in requests],
+        [r.via for r in requests],
+    )
+    found: dict[uuid.UUID, tuple[DeliveryItem, bool]] = {}
+    stale: list[uuid.UUID] = []
+    for row in rows:
+        item = DeliveryItem.from_row(row)
+        found[item.delivery_id] = (item, row["newly"])
+        if not row["newly"] and item.state != "acknowledged":
+            # Acknowledged by a transaction that committed after this statement's snapshot.
+            stale.append(item.delivery_id)
+    if stale:
+        for item in await reads.deliveries_by_id(conn, stale):
+            found[item.delivery_id] = (item, False)
+    newly = [item for item, made in found.values() if made]
+    if newly:
+        await repo.audited(conn, [item.document_id for item in newly])
+        metrics.STAGE.labels("acknowledged").inc(len(newly))
+    # Each request sees only a delivery of its own recipient.
+    return {
+        r.delivery_id: found[r.delivery_id]
+        for r in requests
+        if r.delivery_id in found
+        and (r.recipient is None or found[r.delivery_id][0].recipient == r.recipient)
+    }
+
+
 async def acknowledge(
     conn: asyncpg.Connection, delivery_id: uuid.UUID, *, via: str
 ) -> DeliveryItem | None:
-    """→ acknowledged, once, in the caller's transaction: audited 'acknowledged' (and 'delivered'
-    first for a push, whose delivery is its acknowledgement). A letter's delivery gets business
-    status 01 unless the recipient already reported one. Returns the delivery as it now stands, or
-    None when there was nothing to do (unknown, or acknowledged already)."""
-    locked = await reads.delivery(conn, delivery_id, lock=True)
-    if locked is None or locked.state == "acknowledged":
-        return None
+    """One delivery → acknowledged (acknowledge_many); the delivery as it now stands, or None when
+    there was nothing to do (unknown, or acknowledged already)."""
+    done = await acknowledge_many(conn, [AckRequest(delivery_id, None, via)])
+    item, newly = done.get(delivery_id, (None, False))
+    return item if newly else None
+
+
+async def insert_arrivals(
+    conn: asyncpg.Connection,
+    sealed: Sequence[SealedArrival],
+    *,
+    root: str,
+    batch_seal: dict[str, Any],
+) -> int:
+    """A sealed batch of status 01: the batch and its seal, one status document per arrival with
+    its delivery to the letter's sender, outbox row and 'status' audit entry (on the letter),
+    and each arrival marked sealed with its Merkle path. Set-based: a few statements a batch."""
+    batch_id: int = await conn.fetchval(
+        "INSERT INTO status_batches (root, size, sealed) VALUES ($1, $2, $3::jsonb) RETURNING id",
+        root,
+        len(sealed),
+        _dumps(batch_seal),
+    )
     await conn.execute(
-        """UPDATE deliveries SET state = 'acknowledged', acknowledged_at = now(), last_error = NULL,
-                  business_status = COALESCE(business_status, CASE WHEN $2 THEN '01' END),
-                  business_status_at = CASE WHEN business_status IS NULL AND $2 THEN now() ELSE business_status_at END
-            WHERE id = $1""",
-        delivery_id,
-        locked.kind == "letter",
+        """INSERT INTO documents (id, kind, sender, edxml_document_id, business_type, status_code,
+               content_sha256, size, subject, signature, responds_to, summary, received_at)
+           SELECT id, 'status', sender, edxml_id, 0, '01', sha, size, subject, 'axis-batch',
+                  letter, summary::jsonb, at
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+                         $7::uuid[], $8::text[], $9::timestamptz[])
+                  AS s(id, sender, edxml_id, sha, size, subject, letter, summary, at)""",
+        [s.status_id for s in sealed],
+        [s.arrival.recipient for s in sealed],
+        [s.arrival.edxml_document_id for s in sealed],
+        [s.stored_sha256 for s in sealed],
+        [s.size for s in sealed],
+        [s.arrival.subject for s in sealed],
+        [s.arrival.letter_id for s in sealed],
+        [_dumps(s.summary) for s in sealed],
+        # The status takes its acknowledgement's time: a trace lists it before anything posted after.
+        [s.arrival.acknowledged_at for s in sealed],
     )
-    if via == "push":
-        await repo.audit(
-            conn,
-            "delivered",
-            organ_id=locked.recipient,
-            document_id=locked.document_id,
-            delivery_id=delivery_id,
-            details={"via": "webhook"},
-        )
-    await repo.audit(
+    await _insert_inline(conn, [(s.stored_sha256, s.inline) for s in sealed])
+    await _insert_deliveries(
         conn,
-        "acknowledged",
-        organ_id=locked.recipient,
-        document_id=locked.document_id,
-        delivery_id=delivery_id,
-        details={"via": via},
+        [(s.status_id, NewDelivery(s.delivery_id, s.arrival.sender)) for s in sealed],
     )
-    metrics.STAGE.labels("acknowledged").inc()
-    return await reads.delivery(conn, delivery_id)
+    await conn.execute(
+        """INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
+           SELECT 'status', organ, letter, delivery, details::jsonb
+             FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[])
+                  WITH ORDINALITY AS s(organ, letter, delivery, details, n)
+            ORDER BY n""",
+        [s.arrival.recipient for s in sealed],
+        [s.arrival.letter_id for s in sealed],
+        [s.arrival.delivery_id for s in sealed],
+        [
+            _dumps(
+                {
+                    "status_code": "01",
+                    "status_document_id": str(s.status_id),
+                    "recipient": s.arrival.recipient,
+                    "signature": "axis-batch",
+                    "by": "axis",
+                    "sha256": s.stored_sha256,
+                    "batch_root": root,
+                }
+            )
+            for s in sealed
+        ],
+    )
+    await conn.execute(
+        """UPDATE arrivals a SET status_id = s.status, batch_id = $6, leaf = s.leaf,
+                  leaf_index = s.leaf_index, path = s.path::jsonb
+             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::text[])
+                  AS s(delivery, status, leaf, leaf_index, path)
+            WHERE a.delivery_id = s.delivery""",
+        [s.arrival.delivery_id for s in sealed],
+        [s.status_id for s in sealed],
+        [s.leaf for s in sealed],
+        [s.leaf_index for s in sealed],
+        [_dumps(s.path) for s in sealed],
+        batch_id,
+    )
+    await repo.audited(conn, [s.arrival.letter_id for s in sealed])
+    metrics.STAGE.labels("status_01").inc(len(sealed))
+    return batch_id
 
 
 async def schedule_retry(
