@@ -255,8 +255,9 @@ class Tally:
 
 
 class Agent:
-    """Every call the load makes to the hub, in one place: when the hub gains a batch API, this
-    class is what changes. Errors are the client's (AxisClientError, aiohttp's, timeouts)."""
+    """Every call the load makes to the hub, in one place, through the batch API as an agency's
+    system would use it: the inbox with small letters inline, one acknowledgement call for many.
+    Errors are the client's (AxisClientError, aiohttp's, timeouts)."""
 
     ERRORS = (AxisClientError, aiohttp.ClientError, TimeoutError)
 
@@ -270,15 +271,28 @@ class Agent:
         return answer
 
     async def listed(self, wait: float, limit: int) -> list[dict[str, Any]]:
-        """Long-poll the inbox: deliveries available, oldest first."""
-        items: list[dict[str, Any]] = await self.client.inbox(wait=wait, limit=limit)
+        """Long-poll the inbox: deliveries available, oldest first, small letters in the answer."""
+        items: list[dict[str, Any]] = await self.client.inbox(wait=wait, limit=limit, inline=True)
         return items
 
-    async def take(self, item: dict[str, Any]) -> int:
-        """Fetch a listed letter and acknowledge its delivery; the bytes fetched."""
-        data = await self.client.fetch(item["document_id"])
-        await self.client.ack(item["delivery_id"])
-        return len(data)
+    async def take(self, items: list[dict[str, Any]]) -> dict[str, int | str]:
+        """Take listed letters (from the answer when inline, else fetched) and acknowledge them
+        all in one call: per delivery id, the bytes taken, or the error that stopped it."""
+        sizes = await asyncio.gather(
+            *(self.client.package(item) for item in items), return_exceptions=True
+        )
+        taken: dict[str, int | str] = {}
+        to_ack: list[str] = []
+        for item, data in zip(items, sizes, strict=True):
+            if isinstance(data, BaseException):
+                taken[item["delivery_id"]] = f"{type(data).__name__}: {data}"
+            else:
+                taken[item["delivery_id"]] = len(data)
+                to_ack.append(item["delivery_id"])
+        for result in await self.client.ack_many(to_ack) if to_ack else []:
+            if not result.get("ok"):
+                taken[result["id"]] = f"ack: {result.get('error')}"
+        return taken
 
 
 async def _send_all(
@@ -323,25 +337,29 @@ async def _receive_all(base_url: str, agency: BenchAgency, tally: Tally) -> None
     organ = agency.organ_id
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         agent = Agent(base_url, agency, session)
-        work: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        work: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
         in_flight: set[str] = set()
         done: set[str] = set()
         progressed = asyncio.Event()
 
         async def fetcher() -> None:
             while True:
-                item = await work.get()
+                batch = await work.get()
                 try:
-                    size = await agent.take(item)
+                    taken = await agent.take(batch)
                 except Agent.ERRORS as exc:
-                    tally.errors.append(f"{organ} {item['delivery_id']}: {exc}")
-                else:
-                    tally.fetched[(item["document_id"], organ)] = size
-                    tally.acked_at[(item["document_id"], organ)] = time.perf_counter()
-                    done.add(item["delivery_id"])
-                finally:
+                    taken = {item["delivery_id"]: str(exc) for item in batch}
+                now = time.perf_counter()
+                for item in batch:
+                    got = taken.get(item["delivery_id"], "no answer")
+                    if isinstance(got, str):
+                        tally.errors.append(f"{organ} {item['delivery_id']}: {got}")
+                    else:
+                        tally.fetched[(item["document_id"], organ)] = got
+                        tally.acked_at[(item["document_id"], organ)] = now
+                        done.add(item["delivery_id"])
                     in_flight.discard(item["delivery_id"])
-                    progressed.set()
+                progressed.set()
 
         fetchers = [asyncio.create_task(fetcher()) for _ in range(FETCHERS)]
         try:
@@ -368,7 +386,10 @@ async def _receive_all(base_url: str, agency: BenchAgency, tally: Tally) -> None
                         stamp = datetime.fromisoformat(item["available_at"]).timestamp()
                         tally.available_at.setdefault(key, stamp)
                     in_flight.add(item["delivery_id"])
-                    work.put_nowait(item)
+                # Shared among the takers, each batch taken and acknowledged in one call.
+                share = max(1, -(-len(fresh) // FETCHERS))
+                for start in range(0, len(fresh), share):
+                    work.put_nowait(fresh[start : start + share])
                 if items and not fresh:
                     # Everything listed is already being fetched: wait until one is acked.
                     with contextlib.suppress(TimeoutError):
