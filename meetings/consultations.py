@@ -628,40 +628,73 @@ def _verify(hub: ax.Hub, ballot: dict[str, Any]) -> str:
         ) from None
 
 
+# One round trip: the consultation, its rules, whether the certificate is the caller's, the
+# caller's last version and the ballot with this payload if they sent it before.
 _BALLOT_CONTEXT = """
-    SELECT c.*, r.rules AS version_rules,
+    SELECT c.id, c.state, c.deadline, c.asked, c.form_sha256, c.questions,
+           r.rules AS version_rules,
            EXISTS (SELECT 1 FROM cabinet_certificates k
-                    WHERE k.person_id = $2 AND k.fingerprint = $3) AS registered
+                    WHERE k.person_id = $2 AND k.fingerprint = $3) AS registered,
+           (SELECT max(b.version) FROM consultation_ballots b
+             WHERE b.consultation_id = c.id AND b.member = $2) AS last,
+           s.id AS same_id, s.version AS same_version, s.receipt AS same_receipt
       FROM consultations c LEFT JOIN cabinet_rules r ON r.version = c.rules_version
+      LEFT JOIN consultation_ballots s
+        ON s.consultation_id = c.id AND s.member = $2 AND s.ballot_sha256 = $4
      WHERE c.id = $1"""
 
-# The consultation shared with the other voters (a close takes it FOR UPDATE and waits for them),
-# and this member's ballots one at a time.
-_BALLOT_LOCK = """
-    SELECT c.state, c.deadline, pg_advisory_xact_lock(hashtextextended($2, 0)) IS NULL AS locked
-      FROM consultations c WHERE c.id = $1 FOR SHARE"""
+# The new version, if the consultation is still open and nobody took that version (or stored
+# this payload) meanwhile. FOR SHARE: a close takes the consultation FOR UPDATE, so it waits for
+# the ballots being written and a ballot waiting for a close sees it closed. Two versions of one
+# member meet on UNIQUE (consultation_id, member, version): the later one writes nothing and
+# reads again.
+_BALLOT_INSERT = """
+    WITH c AS (SELECT state, deadline FROM consultations WHERE id = $2 FOR SHARE),
+         ins AS (
+           INSERT INTO consultation_ballots (id, consultation_id, member, version, ballot,
+                                             ballot_sha256, receipt, at)
+           SELECT $1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8 FROM c
+            WHERE c.state = 'open' AND $8 < c.deadline
+           ON CONFLICT DO NOTHING RETURNING id)
+    SELECT c.state, c.deadline, (SELECT count(*) FROM ins) AS stored FROM c"""
 
-# Two index lookups, however many versions the member has sent.
-_BALLOT_BEFORE = """
-    SELECT (SELECT max(version) FROM consultation_ballots
-             WHERE consultation_id = $1 AND member = $2) AS last,
-           (SELECT id FROM consultation_ballots
-             WHERE consultation_id = $1 AND member = $2 AND ballot_sha256 = $3) AS same"""
+# A member racing with their own ballots reads again at most this many times.
+_BALLOT_TRIES = 20
 
 
 async def cast(
-    hub: ax.Hub, person: Person, session_token: str, consultation_id: str, body: dict[str, Any]
+    hub: ax.Hub,
+    person: Person,
+    session_token: str,
+    consultation_id: str,
+    body: dict[str, Any],
+    conn: asyncpg.Connection | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Record a ballot; (the answer, True) for a new version, (the first answer, False) for the
-    same payload again. Refusals change nothing."""
+    same payload again. Refusals change nothing. On `conn` when given (the request's one
+    connection), else on one taken from the pool."""
     payload = _ballot_shape(body)
     cid = _path_id(consultation_id)
-    # The signature is checked before a database connection is taken (it needs none).
+    # The signature is checked in a thread (OpenSSL lets the event loop run meanwhile).
     signer = await asyncio.to_thread(_verify, hub, body) if "signature" in body else ""
-    async with hub.db.connection() as conn:
-        row = await conn.fetchrow(_BALLOT_CONTEXT, cid, person.id, signer)
+    if conn is None:
+        async with hub.db.connection() as own:
+            return await _cast(hub, own, person, session_token, cid, payload, body, signer)
+    return await _cast(hub, conn, person, session_token, cid, payload, body, signer)
+
+
+async def _cast(
+    hub: ax.Hub, conn: asyncpg.Connection, person: Person, session_token: str, cid: uuid.UUID,
+    payload: dict[str, Any], body: dict[str, Any], signer: str,
+) -> tuple[dict[str, Any], bool]:  # fmt: skip
+    session = hashlib.sha256(session_token.encode()).hexdigest()
+    # The payload as it will be stored: as signed, or (no personal signature) naming the session.
+    stored_payload = payload if signer else {**payload, "session": session}
+    ballot_sha = tally.payload_sha256(stored_payload)
+    for _ in range(_BALLOT_TRIES):
+        row = await conn.fetchrow(_BALLOT_CONTEXT, cid, person.id, signer, ballot_sha)
         if row is None:
-            raise ax.NotFound(f"no consultation {consultation_id}", where="consultation")
+            raise ax.NotFound(f"no consultation {cid}", where="consultation")
         _voter(person, row)
         if payload["member"] != str(person.id):
             raise NotYours(
@@ -690,9 +723,7 @@ async def cast(
             ballot = {k: body[k] for k in ("payload", "alg", "signature", "certificate")}
             ballot["chain"] = body.get("chain") or []
         elif not version_rules["member_signature_required"]:
-            # No personal certificate needed: the axis seals the ballot, naming the session.
-            session = hashlib.sha256(session_token.encode()).hexdigest()
-            ballot = hub.seal.sign_json({**payload, "session": session})
+            ballot = {}  # sealed below, once it is known to be new
         else:
             raise SignatureInvalid(
                 "the ballot carries no signature; sign it with your certificate "
@@ -700,65 +731,76 @@ async def cast(
                 where="signature",
                 details={"reason": "signature_missing"},
             )
-        ballot_sha = tally.payload_sha256(ballot["payload"])
+        if row["same_id"] is not None:
+            return _first_answer(row, person, ballot_sha), False
+        now = datetime.now(UTC)
+        if row["state"] != "open" or now >= row["deadline"]:
+            raise _deadline_passed(row["deadline"])
+        if row["last"] is not None and not version_rules["ballot_changes"]:
+            raise AlreadyVoted(
+                "you have answered already and the rules allow no change (ballot_changes)",
+                where="ballot",
+            )
+        if not ballot:
+            # No personal certificate needed: the axis seals the ballot, naming the session.
+            ballot = hub.seal.sign_json(stored_payload)
+        version = (row["last"] or 0) + 1
+        ballot_id = ax.new_id()
+        receipt = hub.seal.sign_json(
+            {
+                "type": tally.RECEIPT_TYPE,
+                "consultation_id": str(cid),
+                "member": str(person.id),
+                "version": version,
+                "ballot_sha256": ballot_sha,
+                "received_at": now.isoformat(),
+            }
+        )
         async with conn.transaction():
-            locked = await conn.fetchrow(
-                _BALLOT_LOCK, row["id"], f"consultation-ballot:{row['id']}:{person.id}"
-            )
-            before = await conn.fetchrow(_BALLOT_BEFORE, row["id"], person.id, ballot_sha)
-            if before["same"] is not None:
-                same = await conn.fetchrow(
-                    "SELECT * FROM consultation_ballots WHERE id = $1", before["same"]
-                )
-                return _receipt_answer(same), False
-            now = datetime.now(UTC)
-            if locked["state"] != "open" or now >= locked["deadline"]:
-                raise DeadlinePassed(
-                    f"the consultation closed at its deadline {locked['deadline'].isoformat()}",
-                    where="consultation",
-                    details={"deadline": locked["deadline"].isoformat()},
-                )
-            if before["last"] is not None and not version_rules["ballot_changes"]:
-                raise AlreadyVoted(
-                    "you have answered already and the rules allow no change (ballot_changes)",
-                    where="ballot",
-                )
-            version = (before["last"] or 0) + 1
-            ballot_id = ax.new_id()
-            receipt = hub.seal.sign_json(
-                {
-                    "type": tally.RECEIPT_TYPE,
-                    "consultation_id": str(row["id"]),
-                    "member": str(person.id),
-                    "version": version,
-                    "ballot_sha256": ballot_sha,
-                    "received_at": now.isoformat(),
-                }
-            )
-            stored = await conn.fetchrow(
-                """INSERT INTO consultation_ballots (id, consultation_id, member, version, ballot,
-                                                     ballot_sha256, receipt, at)
-                   VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8) RETURNING *""",
-                ballot_id, row["id"], person.id, version, json.dumps(ballot, ensure_ascii=False),
+            written = await conn.fetchrow(
+                _BALLOT_INSERT,
+                ballot_id, cid, person.id, version, json.dumps(ballot, ensure_ascii=False),
                 ballot_sha, json.dumps(receipt, ensure_ascii=False), now,
             )  # fmt: skip
+            if written is None or written["state"] != "open" or now >= written["deadline"]:
+                deadline = written["deadline"] if written is not None else row["deadline"]
+                raise _deadline_passed(deadline)
+            if not written["stored"]:
+                continue  # another of this member's ballots came first: read again
             await ax.audit_about(
                 conn,
-                row["id"],
+                cid,
                 "consultation_ballot",
-                {"consultation_id": str(row["id"]), "ballot_id": str(ballot_id),
+                {"consultation_id": str(cid), "ballot_id": str(ballot_id),
                  "member": str(person.id), "version": version, "ballot_sha256": ballot_sha},
             )  # fmt: skip
-    return _receipt_answer(stored), True
+        return {
+            "ballot_id": str(ballot_id),
+            "member": str(person.id),
+            "version": version,
+            "ballot_sha256": ballot_sha,
+            "receipt": receipt,
+        }, True
+    raise ax.Conflict(
+        "your other ballots kept arriving at the same moment; send this one again", where="ballot"
+    )
 
 
-def _receipt_answer(r: asyncpg.Record) -> dict[str, Any]:
+def _deadline_passed(deadline: datetime) -> DeadlinePassed:
+    return DeadlinePassed(
+        f"the consultation closed at its deadline {deadline.isoformat()}",
+        where="consultation",
+        details={"deadline": deadline.isoformat()},
+    )
+
+
+def _first_answer(row: asyncpg.Record, person: Person, ballot_sha: str) -> dict[str, Any]:
     return {
-        "ballot_id": str(r["id"]),
-        "member": str(r["member"]),
-        "version": r["version"],
-        "ballot_sha256": r["ballot_sha256"],
-        "receipt": _loads(r["receipt"]),
+        "ballot_id": str(row["same_id"]),
+        "member": str(person.id),
+        "version": row["same_version"],
+        "ballot_sha256": ballot_sha,
+        "receipt": _loads(row["same_receipt"]),
     }
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from meetings import axis_port as ax
 from meetings import consultations, report, result_letter
-from meetings.web import caller, json_body
+from meetings.web import bearer, caller, caller_on, json_body
 
 
 def _id(request: web.Request) -> str:
@@ -73,12 +73,14 @@ async def get_paper(request: web.Request) -> web.StreamResponse:
 
 
 async def post_ballot(request: web.Request) -> web.Response:
-    person = await caller(request)
-    token = request.headers["Authorization"].partition(" ")[2].strip()
-    body = await json_body(request)
-    answer, created = await consultations.cast(
-        ax.hub_of(request.app), person, token, _id(request), body
-    )
+    # One connection for the whole request: who calls, and the ballot.
+    token = bearer(request)
+    await request.read()  # the body comes in before a connection is taken
+    hub = ax.hub_of(request.app)
+    async with hub.db.connection() as conn:
+        person = await caller_on(conn, token)
+        body = await json_body(request)
+        answer, created = await consultations.cast(hub, person, token, _id(request), body, conn)
     return web.json_response(answer, status=201 if created else 200)
 
 

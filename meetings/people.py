@@ -161,6 +161,15 @@ async def get(conn: asyncpg.Connection, person_id: uuid.UUID) -> Person:
     return _person(row)
 
 
+async def by_session(conn: asyncpg.Connection, token: str) -> Person | None:
+    """The cabinet person of a live session token, or None; one round trip."""
+    key = ax.session_key(token)
+    if key is None:
+        return None
+    row = await conn.fetchrow(_PERSON + f" WHERE u.id = ({ax.LIVE_SESSION_ACCOUNT})", key)
+    return None if row is None else _person(row)
+
+
 async def by_login(conn: asyncpg.Connection, login: str) -> Person:
     row = await conn.fetchrow(_PERSON + " WHERE lower(u.login) = lower($1)", login)
     if row is None:

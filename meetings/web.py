@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from meetings import axis_port as ax
@@ -22,6 +23,24 @@ log = logging.getLogger("meetings.web")
 async def caller(request: web.Request) -> Person:
     """The cabinet person whose session token came as `Authorization: Bearer`; 401 otherwise
     (an agency's API token is no cabinet session, so it is refused here)."""
+    token = bearer(request)
+    async with ax.hub_of(request.app).db.connection() as conn:
+        return await caller_on(conn, token)
+
+
+async def caller_on(conn: asyncpg.Connection, token: str) -> Person:
+    """As `caller`, for the session token already read, on the request's own connection."""
+    person = await people.by_session(conn, token)
+    if person is None:
+        raise ax.Unauthorized(
+            "the token is not a live cabinet session (agency tokens are not accepted here)",
+            where="Authorization",
+        )
+    return person
+
+
+def bearer(request: web.Request) -> str:
+    """The `Authorization: Bearer` token; 401 without one."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -29,15 +48,7 @@ async def caller(request: web.Request) -> Person:
             "sign in at POST /v1/cabinet/sessions and send 'Authorization: Bearer <token>'",
             where="Authorization",
         )
-    hub = ax.hub_of(request.app)
-    async with hub.db.connection() as conn:
-        user = await ax.session_account(conn, token) if token.isascii() else None
-        if user is None:
-            raise ax.Unauthorized(
-                "the token is not a live cabinet session (agency tokens are not accepted here)",
-                where="Authorization",
-            )
-        return await people.get(conn, user.id)
+    return token
 
 
 def secretariat_only(person: Person) -> None:
