@@ -127,15 +127,10 @@ async def session_account(conn: asyncpg.Connection, token: str) -> User | None:
     return found[0] if found else None
 
 
-# users.session_user's test of a live cabinet session, as a sub-query yielding the account's id,
-# so that a plug-in reads its own row of that person in the same round trip ($1: session_key of
-# the token). Keep it in step with users.session_user.
-assert CABINET_ROLE == "cabinet"  # named in LIVE_SESSION_ACCOUNT below
-LIVE_SESSION_ACCOUNT = """
-    SELECT u.id FROM user_sessions s JOIN users u ON u.id = s.user_id
-      JOIN agencies a ON a.organ_id = u.organ_id
-     WHERE s.token_hash = $1 AND s.expires_at > now() AND u.active AND a.active
-       AND u.role = 'cabinet'"""  # CABINET_ROLE
+# The axis's own test of a live session (users.LIVE_SESSION, which users.session_user uses too),
+# for a cabinet account, as a sub-query yielding its id: meetings reads its row of that person in
+# the same round trip ($1: session_key of the token).
+LIVE_SESSION_ACCOUNT = f"SELECT u.id {users.LIVE_SESSION} AND u.role = '{CABINET_ROLE}'"
 
 
 def session_key(token: str) -> str | None:

@@ -325,6 +325,13 @@ async def open_session(conn: asyncpg.Connection, user: User) -> Session:
     return Session(token, csrf, expires_at)
 
 
+#: The rows of a live session ($1 = its session_key) of an active user of an active agency: the one
+#: rule, for whoever joins other tables to it (a plug-in finding its person in one query).
+LIVE_SESSION = """FROM user_sessions s JOIN users u ON u.id = s.user_id
+             JOIN agencies a ON a.organ_id = u.organ_id
+            WHERE s.token_hash = $1 AND s.expires_at > now() AND u.active AND a.active"""
+
+
 async def session_user(
     conn: asyncpg.Connection, token: str, roles: tuple[str, ...] = ROLES
 ) -> tuple[User, Session] | None:
@@ -332,12 +339,9 @@ async def session_user(
     if not token or len(token) > 200 or not token.isascii():
         return None
     row = await conn.fetchrow(
-        """SELECT u.id, u.organ_id, u.login, u.full_name, u.role, u.active, a.name AS agency_name,
-                  s.csrf_token, s.expires_at
-             FROM user_sessions s JOIN users u ON u.id = s.user_id
-             JOIN agencies a ON a.organ_id = u.organ_id
-            WHERE s.token_hash = $1 AND s.expires_at > now() AND u.active AND a.active
-              AND u.role = ANY($2::text[])""",
+        f"""SELECT u.id, u.organ_id, u.login, u.full_name, u.role, u.active,
+                   a.name AS agency_name, s.csrf_token, s.expires_at
+              {LIVE_SESSION} AND u.role = ANY($2::text[])""",
         _sha256(token),
         list(roles),
     )
