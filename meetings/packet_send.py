@@ -3,22 +3,28 @@ cheapest way the blob store allows.
 
 With the filesystem store, a paper's file is checked against its SHA-256 once per hub process
 (storage.checked_files) and then handed to the kernel for every member who downloads it
-(`loop.sendfile`; over TLS asyncio falls back to reading and writing). With another store (S3), the
+(`loop.sendfile`; over TLS asyncio falls back to reading and writing, and on an event loop without
+sendfile, uvloop's, the checked file is read and written on without hashing it again). With another store (S3), the
 CRC-32 is taken by one verified read and remembered by SHA-256, and every download streams the
 verified bytes as any blob read does."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import select
 import weakref
 import zlib
+from typing import BinaryIO
 
 from aiohttp import web
 
-from storage.blobs import BlobCorrupt, BlobStore
+from storage.blobs import CHUNK_SIZE, BlobCorrupt, BlobStore
 from storage.blobs_fs import FilesystemBlobStore
 from storage.checked_files import CheckedFiles
 
+#: How long a member's connection may take no bytes before the download is given up.
+SEND_STALL_SECONDS = 60.0
 #: CRC-32s remembered per process for stores without local files (a blob's CRC follows from its hash).
 MAX_CRCS = 100_000
 
@@ -70,9 +76,30 @@ class PaperBytes:
             transport = request.transport
             if transport is None or transport.is_closing():
                 raise ConnectionResetError("the member's connection closed during the download")
-            await asyncio.get_running_loop().sendfile(transport, checked.file, 0, size)
+            try:
+                await asyncio.get_running_loop().sendfile(transport, checked.file, 0, size)
+            except NotImplementedError:
+                # An event loop without sendfile (uvloop): the kernel's sendfile from a thread, on
+                # the socket, once everything written before has left; else read and written on.
+                await response.drain()
+                sock = transport.get_extra_info("socket")
+                if sock is None or transport.get_write_buffer_size() or not hasattr(os, "sendfile"):
+                    await _copy(checked.file, size, response)
+                else:
+                    await asyncio.to_thread(_sendfile, sock.fileno(), checked.file, size)
         finally:
             checked.file.close()
+
+
+async def _copy(file: BinaryIO, size: int, response: web.StreamResponse) -> None:
+    file.seek(0)
+    left = size
+    while left > 0:
+        chunk = await asyncio.to_thread(file.read, min(CHUNK_SIZE, left))
+        if not chunk:
+            raise BlobCorrupt("?", f"a file shorter than its {size} bytes", size - left)
+        await response.write(chunk)
+        left -= len(chunk)
 
 
 _SOURCES: weakref.WeakKeyDictionary[BlobStore, PaperBytes] = weakref.WeakKeyDictionary()
@@ -84,3 +111,21 @@ def paper_bytes(blobs: BlobStore) -> PaperBytes:
     if source is None:
         source = _SOURCES[blobs] = PaperBytes(blobs)
     return source
+
+
+def _sendfile(out_fd: int, file: BinaryIO, size: int) -> None:
+    """`size` bytes of `file` to the (non-blocking) socket `out_fd`, waiting while it is full."""
+    offset = 0
+    while offset < size:
+        try:
+            sent = os.sendfile(out_fd, file.fileno(), offset, size - offset)
+        except BlockingIOError:
+            sent = -1
+        if sent == 0:
+            raise BlobCorrupt("?", f"a file shorter than its {size} bytes", offset)
+        if sent < 0:
+            _, writable, _ = select.select([], [out_fd], [], SEND_STALL_SECONDS)
+            if not writable:
+                raise ConnectionResetError("the member's connection took nothing for a minute")
+            continue
+        offset += sent
