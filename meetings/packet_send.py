@@ -11,6 +11,8 @@ verified bytes as any blob read does."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import os
 import select
 import weakref
@@ -25,6 +27,8 @@ from storage.checked_files import CheckedFiles
 
 #: How long a member's connection may take no bytes before the download is given up.
 SEND_STALL_SECONDS = 60.0
+#: Downloads sent at once by the kernel's sendfile from threads (on loops without loop.sendfile).
+SENDERS = 64
 #: CRC-32s remembered per process for stores without local files (a blob's CRC follows from its hash).
 MAX_CRCS = 100_000
 
@@ -86,7 +90,9 @@ class PaperBytes:
                 if sock is None or transport.get_write_buffer_size() or not hasattr(os, "sendfile"):
                     await _copy(checked.file, size, response)
                 else:
-                    await asyncio.to_thread(_sendfile, sock.fileno(), checked.file, size)
+                    await asyncio.get_running_loop().run_in_executor(
+                        _senders(), _sendfile, sock.fileno(), checked.file, size
+                    )
         finally:
             checked.file.close()
 
@@ -111,6 +117,13 @@ def paper_bytes(blobs: BlobStore) -> PaperBytes:
     if source is None:
         source = _SOURCES[blobs] = PaperBytes(blobs)
     return source
+
+
+@functools.cache
+def _senders() -> concurrent.futures.ThreadPoolExecutor:
+    """Threads that only wait on the kernel (sendfile, select): one per download at once, up to
+    SENDERS, rather than the few of the default executor, which would queue members' downloads."""
+    return concurrent.futures.ThreadPoolExecutor(SENDERS, thread_name_prefix="packet-sendfile")
 
 
 def _sendfile(out_fd: int, file: BinaryIO, size: int) -> None:
