@@ -5,50 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
-import hashlib
 import uuid
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
 from axis.adapters.api import HUB
 from axis.core import ledger
-from axis.core.ids import uuid7
 from axis.core.ledger.batch import LetterBatcher, SameLetterInBatch
 from storage.db import Database
+from tests.support.ledger_rows import new_letter
 from tests.support.waiting import wait_for
 
 G22, H41, H29 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H29"
 
 
 def _new(recipients: list[str], *, edxml_id: str | None = None) -> ledger.NewLetter:
-    letter_id = uuid7()
-    sha = hashlib.sha256(letter_id.bytes).hexdigest()
-    return ledger.NewLetter(
-        id=letter_id,
-        sender=G22,
-        edxml_document_id=edxml_id or f"doc-{letter_id.hex}",
-        business_type=0,
-        stored_sha256=sha,
-        received_sha256=sha,
-        size=10,
-        code_number="12",
-        code_notation="VPCP-TH",
+    """A small letter (its bytes kept with its rows) with no attachment."""
+    return new_letter(
+        recipients,
+        edxml_id=edxml_id,
         subject="Về việc thử gộp cam kết",
-        type_name="Công văn",
-        promulgation_date=dt.date(2026, 1, 5),
-        due_date=None,
-        signature="xmldsig",
-        signer_fingerprint=None,
-        summary={"trace": []},
-        acceptance={"document_id": str(letter_id), "receipt": {}},
-        received_at=datetime.now(UTC),
-        links=[],
-        attachments=[],
-        deliveries=[ledger.NewDelivery(uuid7(), r) for r in recipients],
-        inline=b"<edXMLEnvelope/>" + letter_id.bytes,
+        attachment=False,
+        inline=True,
     )
 
 

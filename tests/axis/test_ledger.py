@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +15,7 @@ import pytest
 from axis.core import ledger
 from axis.core.ids import uuid7
 from axis.core.ledger.rules import is_overdue, transition_error
+from tests.support.ledger_rows import new_letter
 from tests.support.world import World
 
 G22, H41, H29, X99 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H29", "000.00.00.X99"
@@ -30,38 +30,6 @@ async def agencies(db: asyncpg.Connection, world: World) -> None:
     await world.register(db, P77, webhook="http://127.0.0.1:9/hook", with_cert=False)
 
 
-def _new(
-    recipients: list[str], *, sender: str = G22, due: dt.date | None = None
-) -> ledger.NewLetter:
-    letter_id = uuid7()
-    sha = hashlib.sha256(letter_id.bytes).hexdigest()
-    return ledger.NewLetter(
-        id=letter_id,
-        sender=sender,
-        edxml_document_id=f"doc-{letter_id.hex}",
-        business_type=0,
-        stored_sha256=sha,
-        received_sha256=sha,
-        size=10,
-        code_number="12",
-        code_notation="VPCP-TH",
-        subject="Về việc thử sổ cái",
-        type_name="Công văn",
-        promulgation_date=dt.date(2026, 1, 5),
-        due_date=due,
-        signature="xmldsig",
-        signer_fingerprint=None,
-        summary={"trace": []},
-        acceptance={"document_id": str(letter_id), "receipt": {}},
-        received_at=datetime.now(UTC),
-        links=[],
-        attachments=[
-            ledger.NewAttachment("cid-1", "to-trinh.pdf", "application/pdf", None, 3, sha)
-        ],
-        deliveries=[ledger.NewDelivery(uuid7(), r) for r in recipients],
-    )
-
-
 async def _letter(
     db: asyncpg.Connection,
     recipients: list[str],
@@ -69,7 +37,7 @@ async def _letter(
     sender: str = G22,
     due: dt.date | None = None,
 ) -> tuple[uuid.UUID, dict[str, uuid.UUID]]:
-    letter = _new(recipients, sender=sender, due=due)
+    letter = new_letter(recipients, sender=sender, due=due)
     async with db.transaction():
         await ledger.insert_letter(db, letter)
     return letter.id, {d.recipient: d.delivery_id for d in letter.deliveries}
@@ -105,7 +73,7 @@ async def test_a_letter_is_recorded_available_to_pull_agencies_and_relayed_to_pu
 
 
 async def test_letters_written_together_each_get_their_own_rows_in_order(db, agencies) -> None:
-    letters = [_new([H41, P77]), _new([H29]), *(_new([H41]) for _ in range(3))]
+    letters = [new_letter([H41, P77]), new_letter([H29]), *(new_letter([H41]) for _ in range(3))]
     async with db.transaction():
         await ledger.insert_letters(db, letters)
     accepted = await db.fetch(
@@ -123,13 +91,15 @@ async def test_letters_written_together_each_get_their_own_rows_in_order(db, age
 async def test_a_letter_already_stored_refuses_the_set_and_nothing_of_it_is_written(
     db, agencies
 ) -> None:
-    stored = _new([H41])
+    stored = new_letter([H41])
     async with db.transaction():
         await ledger.insert_letter(db, stored)
-    same_identity = dataclasses.replace(_new([H29]), edxml_document_id=stored.edxml_document_id)
+    same_identity = dataclasses.replace(
+        new_letter([H29]), edxml_document_id=stored.edxml_document_id
+    )
     with pytest.raises(asyncpg.UniqueViolationError):
         async with db.transaction():
-            await ledger.insert_letters(db, [_new([H29]), same_identity])
+            await ledger.insert_letters(db, [new_letter([H29]), same_identity])
     assert await db.fetchval("SELECT count(*) FROM documents") == 1
 
 
