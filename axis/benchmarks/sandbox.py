@@ -270,6 +270,7 @@ async def _delete_queues(sandbox: Sandbox) -> None:
     organs = [sandbox.sender.organ_id, *(r.organ_id for r in sandbox.recipients)]
     queues = [names.agency_queue(o) for o in organs]
     queues += [names.retry(i) for i in range(sandbox.retry_levels)] + [names.dead]
+    queues += plugins.plugin_queues(names.prefix)  # e.g. the eCabinet gateway's
     exchanges = [names.deliveries] + [names.retry(i) for i in range(sandbox.retry_levels)]
     connection = await aio_pika.connect(sandbox.amqp_url, timeout=AMQP_TIMEOUT)
     try:
