@@ -3,13 +3,11 @@ meetings.consultations and write JSON (errors as the axis's `{"error": {code, me
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from aiohttp import web
 
 from meetings import axis_port as ax
 from meetings import consultations, report, result_letter
-from meetings.web import bearer, caller, caller_on, json_body
+from meetings.web import bearer, caller, caller_on, json_body, stream_paper
 
 
 def _id(request: web.Request) -> str:
@@ -60,16 +58,7 @@ async def get_paper(request: web.Request) -> web.StreamResponse:
     person = await caller(request)
     async with ax.hub_of(request.app).db.connection() as conn:
         row = await consultations.paper(conn, person, _id(request), request.match_info["paper"])
-    return await ax.stream_blob(
-        request,
-        row["sha256"],
-        row["size"],
-        row["content_type"],
-        **{
-            "Content-Disposition": f"inline; filename*=UTF-8''{quote(row['name'])}",
-            "ETag": f'"{row["sha256"]}"',
-        },
-    )
+    return await stream_paper(request, row)
 
 
 async def post_ballot(request: web.Request) -> web.Response:

@@ -292,6 +292,12 @@ async def get_paper(request: web.Request) -> web.StreamResponse:
         row = await service.open_paper(
             conn, person, request.match_info["id"], request.match_info["paper"], version
         )
+    return await stream_paper(request, row, **{"X-Axis-Paper-Version": str(row["version"])})
+
+
+async def stream_paper(request: web.Request, row: Any, **headers: str) -> web.StreamResponse:
+    """A paper's stored bytes (a row with sha256, size, content_type, name), shown in the browser
+    under its own name; `headers` are added."""
     from urllib.parse import quote
 
     return await ax.stream_blob(
@@ -302,7 +308,7 @@ async def get_paper(request: web.Request) -> web.StreamResponse:
         **{
             "Content-Disposition": f"inline; filename*=UTF-8''{quote(row['name'])}",
             "ETag": f'"{row["sha256"]}"',
-            "X-Axis-Paper-Version": str(row["version"]),
+            **headers,
         },
     )
 

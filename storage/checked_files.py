@@ -16,13 +16,18 @@ manifest names every paper's SHA-256."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from storage.blobs import CHUNK_SIZE, BlobCorrupt, BlobNotFound, BlobStoreUnavailable, check_sha256
+from storage.blobs import (
+    CHUNK_SIZE,
+    BlobNotFound,
+    BlobStoreUnavailable,
+    Verifier,
+    check_sha256,
+)
 from storage.blobs_fs import FilesystemBlobStore
 
 #: How many files' checks a process remembers (about 150 bytes each).
@@ -47,16 +52,13 @@ def _identity(st: os.stat_result) -> Identity:
 def _hash(f: BinaryIO, sha256: str) -> int:
     """Read `f` from its start: raise BlobCorrupt unless it hashes to `sha256`; return its CRC-32."""
     f.seek(0)
-    digest = hashlib.sha256()
+    verifier = Verifier(sha256)
     crc = 0
-    size = 0
     while chunk := f.read(CHUNK_SIZE):
-        digest.update(chunk)
+        verifier.update(chunk)
         crc = zlib.crc32(chunk, crc)
-        size += len(chunk)
     f.seek(0)
-    if digest.hexdigest() != sha256:
-        raise BlobCorrupt(sha256, digest.hexdigest(), size)
+    verifier.check()
     return crc
 
 
