@@ -249,8 +249,18 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 async def _close_step(name: str, close: Callable[[], Awaitable[None]]) -> None:
     """Shut-down never hangs on one part: each gets a bounded time, and a stuck one is named."""
+    # A task of its own, left behind if it overruns: wait_for would wait on after its timeout for a
+    # close that swallows its cancellation (an aio-pika or asyncpg close shielding its own clean-up).
+    task = asyncio.ensure_future(close())
+    done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_STEP_SECONDS)
     try:
-        await asyncio.wait_for(close(), SHUTDOWN_STEP_SECONDS)
+        if not done:
+            task.cancel()
+            task.add_done_callback(
+                lambda t: t.cancelled() or t.exception()
+            )  # retrieved: no warning
+            raise TimeoutError
+        task.result()
     except TimeoutError:
         stuck = [
             f"{t.get_name()}: {t.get_coro()!r}"

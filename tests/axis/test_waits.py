@@ -49,3 +49,32 @@ async def test_wait_until_cancels_what_it_waited_for_when_the_time_runs_out() ->
     never = asyncio.get_running_loop().create_future()
     assert await wait_until(never, 0.01) is False
     assert never.cancelled()
+
+
+async def test_a_close_that_swallows_its_cancellation_holds_up_the_shut_down_one_step_only(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from axis import app
+
+    monkeypatch.setattr(app, "SHUTDOWN_STEP_SECONDS", 0.2)
+    release = asyncio.Event()
+    cancels = 0
+
+    async def stubborn_close() -> None:
+        # Swallows the first cancellation, as a close that shields its own clean-up does.
+        nonlocal cancels
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                cancels += 1
+                if cancels > 1:
+                    raise
+
+    async with asyncio.timeout(5):  # with wait_for the step waited on here, until cancelled again
+        await app._close_step("stubborn part", stubborn_close)
+    assert "shutdown_step_stuck" in caplog.text and "stubborn part" in caplog.text
+    await asyncio.sleep(0.01)
+    assert cancels == 1  # told to stop once, and left behind still running
+    release.set()
+    await asyncio.sleep(0.01)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -62,6 +63,14 @@ async def delete_topology(cfg: Config) -> None:
     queues = [names.agency_queue(o) for o in organs]
     queues += [names.retry(i) for i in range(len(cfg.push_retry_delays))] + [names.dead]
     queues += plugin_queues(names.prefix)  # e.g. the eCabinet gateway's queue, when made
+    # Bounded: a broker slowed down by parallel runs may take its time deleting quorum queues,
+    # and a teardown that waits for it forever would stall the whole run (pytest-timeout: 300 s).
+    with contextlib.suppress(TimeoutError, OSError, aio_pika.exceptions.AMQPError):
+        async with asyncio.timeout(60):
+            await _delete_queues_and_exchanges(cfg, names, queues)
+
+
+async def _delete_queues_and_exchanges(cfg: Config, names: Names, queues: list[str]) -> None:
     connection = await aio_pika.connect(BASE_AMQP_URL, timeout=10)
     try:
         for queue in queues:
