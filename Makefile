@@ -38,8 +38,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two processes, each test file whole in one of them (its module fixtures made once); every test
+# has its own database and queue prefix, so they do not meet. PYTEST_ARGS adds to it.
 pytest: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $${AXIS_TEST_PROCESSES:-2} --dist loadfile $(PYTEST_ARGS)
 
 test: setup lint typecheck pytest
 
