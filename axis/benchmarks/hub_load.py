@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +24,7 @@ import aiohttp
 
 from axis.benchmarks.figures import latency_ms
 from axis.benchmarks.sandbox import BenchAgency, Progress, Sandbox
-from axis.client import AxisClient, AxisClientError
+from axis.client import ACK_BATCH, AxisClient, AxisClientError
 from axis.workers.topology import Names
 
 START_TIMEOUT = 60.0
@@ -292,7 +293,7 @@ class Tally:
     sends_finished: asyncio.Event = field(default_factory=asyncio.Event)
     sizes: dict[str, int] = field(default_factory=dict)  # document id -> bytes sent
     fetched: dict[tuple[str, str], int] = field(default_factory=dict)  # (doc, organ) -> bytes
-    calls: dict[str, int] = field(default_factory=dict)  # HTTP calls made, by kind
+    calls: Counter[str] = field(default_factory=Counter)  # HTTP calls made, by kind
     listed_items: int = 0  # inbox items received, counting each listing of the same delivery
 
     def wrong_sizes(self) -> list[str]:
@@ -305,30 +306,48 @@ class Tally:
 
 class Agent:
     """Every call the load makes to the hub, in one place, through the batch API as an agency's
-    system would use it: the inbox with small letters inline, one acknowledgement call for many.
-    Errors are the client's (AxisClientError, aiohttp's, timeouts)."""
+    system would use it: the inbox with small letters inline, one acknowledgement call for what
+    one listing gave. Errors are the client's (AxisClientError, aiohttp's, timeouts). `calls`
+    counts the HTTP calls made, by kind."""
 
     ERRORS = (AxisClientError, aiohttp.ClientError, TimeoutError)
 
-    def __init__(self, base_url: str, agency: BenchAgency, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        agency: BenchAgency,
+        session: aiohttp.ClientSession,
+        calls: Counter[str],
+    ) -> None:
         self.client = AxisClient(base_url, agency.token, session=session)
         self.organ_id = agency.organ_id
+        self.calls = calls
+        self.fetching = asyncio.Semaphore(FETCHERS)
 
     async def send(self, letter: bytes) -> dict[str, Any]:
         """Submit one signed letter; the hub's acceptance (document_id, deliveries)."""
+        self.calls["submit"] += 1
         answer: dict[str, Any] = await self.client.send(letter)
         return answer
 
     async def listed(self, wait: float, limit: int) -> list[dict[str, Any]]:
         """Long-poll the inbox: deliveries available, oldest first, small letters in the answer."""
+        self.calls["inbox"] += 1
         items: list[dict[str, Any]] = await self.client.inbox(wait=wait, limit=limit, inline=True)
         return items
+
+    async def _package(self, item: dict[str, Any]) -> bytes:
+        if "package_base64" in item:
+            return await self.client.package(item)
+        async with self.fetching:  # a few fetches at once, as a DMS would
+            self.calls["fetch"] += 1
+            return await self.client.package(item)
 
     async def take(self, items: list[dict[str, Any]]) -> dict[str, int | str]:
         """Take listed letters (from the answer when inline, else fetched) and acknowledge them
         all in one call: per delivery id, the bytes taken, or the error that stopped it."""
         sizes = await asyncio.gather(
-            *(self.client.package(item) for item in items), return_exceptions=True
+            *(self._package(item) for item in items), return_exceptions=True
         )
         taken: dict[str, int | str] = {}
         to_ack: list[str] = []
@@ -338,6 +357,8 @@ class Agent:
             else:
                 taken[item["delivery_id"]] = len(data)
                 to_ack.append(item["delivery_id"])
+        if to_ack:
+            self.calls["ack"] += -(-len(to_ack) // ACK_BATCH)
         for result in await self.client.ack_many(to_ack) if to_ack else []:
             if not result.get("ok"):
                 taken[result["id"]] = f"ack: {result.get('error')}"
@@ -350,7 +371,7 @@ async def _send_all(
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=300)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        agent = Agent(base_url, sender, session)
+        agent = Agent(base_url, sender, session, tally.calls)
         queue = iter(enumerate(letters))
 
         async def one_sender() -> None:
@@ -387,7 +408,7 @@ async def _receive_all(base_url: str, agency: BenchAgency, tally: Tally) -> None
     timeout = aiohttp.ClientTimeout(total=POLL_WAIT + 120)
     organ = agency.organ_id
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        agent = Agent(base_url, agency, session)
+        agent = Agent(base_url, agency, session, tally.calls)
         done: set[str] = set()
 
         async def take(batch: list[dict[str, Any]]) -> None:
@@ -416,11 +437,8 @@ async def _receive_all(base_url: str, agency: BenchAgency, tally: Tally) -> None
                 if item["available_at"]:
                     stamp = datetime.fromisoformat(item["available_at"]).timestamp()
                     tally.available_at.setdefault(key, stamp)
-            # Shared among a few takers, each batch taken and acknowledged in one call.
-            share = max(1, -(-len(fresh) // FETCHERS))
-            await asyncio.gather(
-                *(take(fresh[start : start + share]) for start in range(0, len(fresh), share))
-            )
+            if fresh:
+                await take(fresh)
 
 
 async def drive(
@@ -516,6 +534,11 @@ async def drive(
         "cpu": _cpu_figures(cpu_before, cpu_after, len(full)),
         "bytes_fetched": sum(tally.fetched.values()),
         "inbox_listings_per_delivery": round(tally.listed_items / acked, 2) if acked else None,
+        "http_calls_per_letter": {
+            kind: round(n / len(full), 2) for kind, n in sorted(tally.calls.items())
+        }
+        if full
+        else {},
         "problems": len(problems),
         "first_problems": problems[:10],
     }
