@@ -575,9 +575,10 @@ class _Node:
         if self._index is None:
             self._index = {}
             for child in self.el:
-                if not isinstance(child.tag, str):
+                tag = child.tag
+                if not isinstance(tag, str):
                     continue
-                raw = etree.QName(child).localname
+                raw = tag.rpartition("}")[2]
                 local = _norm(raw)
                 if raw != local:
                     code, message = _NAME_VARIANTS.get(
