@@ -257,8 +257,11 @@ class _Scanner:
         p.EntityDeclHandler = self._entity
         p.ExternalEntityRefHandler = self._external
         p.ProcessingInstructionHandler = self._pi
-        p.StartElementHandler = self._start
-        p.EndElementHandler = self._end
+        # Only checking (parse_tree): no element is built and no text kept, so a depth counter
+        # stands in for the stack of frames; the limits and refusals are the same.
+        p.StartElementHandler = self._start if build else self._check_start
+        p.EndElementHandler = self._end if build else self._check_end
+        self.depth = 0
         if build:
             p.buffer_text = True
             p.buffer_size = 1 << 20
@@ -340,18 +343,34 @@ class _Scanner:
                 code="processing_instruction",
             )
 
-    def _start(self, name: str, attrs: dict[str, str]) -> None:
+    def _limit(self, depth: int) -> int:
+        """One more element, `depth` elements deep: within the limits, or refused. Its line."""
         lim = self.limits
-        line = self.parser.CurrentLineNumber
+        line: int = self.parser.CurrentLineNumber
         self.count += 1
         if self.count > lim.max_elements:
             raise TooLargeError(
                 f"more than {lim.max_elements} elements", line=line, code="too_many"
             )
-        if len(self.stack) >= lim.max_depth:
+        if depth >= lim.max_depth:
             raise TooLargeError(
                 f"elements nested deeper than {lim.max_depth}", line=line, code="too_deep"
             )
+        return line
+
+    def _check_start(self, name: str, _attrs: dict[str, str]) -> None:
+        line = self._limit(self.depth)
+        if not name.startswith(_NS_TAG[1:]):
+            uri, local = _split(name)
+            if uri:
+                _check_namespace(uri, local, line)
+        self.depth += 1
+
+    def _check_end(self, _name: str) -> None:
+        self.depth -= 1
+
+    def _start(self, name: str, attrs: dict[str, str]) -> None:
+        line = self._limit(len(self.stack))
         uri, local = _split(name)
         if uri and uri != NS:
             _check_namespace(uri, local, line)
@@ -556,9 +575,10 @@ class _Node:
         if self._index is None:
             self._index = {}
             for child in self.el:
-                if not isinstance(child.tag, str):
+                tag = child.tag
+                if not isinstance(tag, str):
                     continue
-                raw = etree.QName(child).localname
+                raw = tag.rpartition("}")[2]
                 local = _norm(raw)
                 if raw != local:
                     code, message = _NAME_VARIANTS.get(

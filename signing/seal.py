@@ -65,6 +65,8 @@ class Seal:
         check_key_strength(key, "the seal key")
         self.key = key
         self.chain = list(chain)
+        # Every receipt carries them: written once, not once per letter.
+        self._pems = [certificate_pem(c) for c in self.chain]
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -160,8 +162,8 @@ class Seal:
             "payload": json.loads(data),
             "alg": alg,
             "signature": base64.b64encode(raw).decode("ascii"),
-            "certificate": certificate_pem(self.certificate),
-            "chain": [certificate_pem(c) for c in self.chain[1:]],
+            "certificate": self._pems[0],
+            "chain": self._pems[1:],
         }
 
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
+import functools
+import hashlib
+import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +24,8 @@ from typing import Any, Literal, cast
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from lxml import etree
 from signxml.algorithms import (
     CanonicalizationMethod,
@@ -44,7 +49,9 @@ EC_NS = "http://www.w3.org/2001/10/xml-exc-c14n#"
 _ENVELOPE = f"{{{EDXML_NS}}}edXMLEnvelope"
 _HEADER = f"{{{EDXML_NS}}}edXMLHeader"
 _DS_SIGNATURE = f"{{{DS_NS}}}Signature"
+_EDXML_SIGNATURE = f"{{{EDXML_NS}}}Signature"
 
+DSIG11_NS = "http://www.w3.org/2009/xmldsig11#"
 ENVELOPED = SignatureConstructionMethod.enveloped.value
 C14N_ALGORITHMS = frozenset(m.value for m in CanonicalizationMethod)
 SIGNATURE_METHODS = frozenset(
@@ -139,15 +146,10 @@ def _local(element: etree._Element) -> str:
     return etree.QName(element).localname if isinstance(element.tag, str) else ""
 
 
-def _namespace(element: etree._Element) -> str | None:
-    return etree.QName(element).namespace if isinstance(element.tag, str) else None
-
-
 def _placeholders(root: etree._Element) -> list[etree._Element]:
-    """`<Signature>` elements outside the XML-DSig namespace: the field's fake signatures."""
-    return [
-        el for el in root.iter() if _local(el) == "Signature" and _namespace(el) in (EDXML_NS, None)
-    ]
+    """`<Signature>` elements outside the XML-DSig namespace: the field's fake signatures (in the
+    edXML namespace or in none; lxml matches the tags itself, without a Python call per element)."""
+    return list(root.iter(_EDXML_SIGNATURE, "Signature"))
 
 
 def classify(document: bytes | etree._Element) -> Kind:
@@ -382,12 +384,20 @@ def _key_info_certificates(signature: etree._Element) -> list[x509.Certificate]:
     for index, node in enumerate(nodes):
         try:
             der = base64.b64decode("".join((node.text or "").split()), validate=True)
-            certs.append(readable(x509.load_der_x509_certificate(der)))
+            certs.append(_certificate(der))
         except (ValueError, binascii.Error, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
             raise SignatureError(
                 "bad_certificate", f"certificate {index + 1} in KeyInfo cannot be read"
             ) from exc
     return certs
+
+
+@functools.lru_cache(maxsize=1024)
+def _certificate(der: bytes) -> x509.Certificate:
+    """A certificate read from its DER, kept: an agency's letters carry the same few, so each is
+    decoded once per process instead of once per letter (a DER that cannot be read raises and
+    is not kept)."""
+    return readable(x509.load_der_x509_certificate(der))
 
 
 def _pick_signer(certs: list[x509.Certificate]) -> x509.Certificate:
@@ -444,6 +454,144 @@ def _check_key_fits_method(signature: etree._Element, cert: x509.Certificate) ->
         )
 
 
+# -- the common profile, checked here -------------------------------------------------------
+#
+# Nearly every letter is signed the way `sign` signs: one Reference URI="" with the enveloped
+# transform and one canonicalisation, RSA PKCS#1 v1.5 or ECDSA, the key only in the certificate.
+# Such a signature is checked here on the caller's tree, parsed once: no copy of the document,
+# no second parse of it. Anything else (C14N 1.1, InclusiveNamespaces, RSA-PSS, a KeyValue to
+# match against the certificate) goes through signxml as before. signxml stays the reference:
+# tests/signing/test_profile.py checks that both give the same answer on the same inputs.
+
+#: Canonicalisation URI -> (exclusive, with comments), as signxml hands them to lxml.
+_C14N = {
+    CanonicalizationMethod.CANONICAL_XML_1_0.value: (False, False),
+    CanonicalizationMethod.CANONICAL_XML_1_0_WITH_COMMENTS.value: (False, True),
+    CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0.value: (True, False),
+    CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0_WITH_COMMENTS.value: (True, True),
+}
+#: Signature method URI -> the hash it signs with; RSA ones are PKCS#1 v1.5.
+_PROFILE_METHODS: dict[str, hashes.HashAlgorithm] = {
+    SignatureMethod.RSA_SHA256.value: hashes.SHA256(),
+    SignatureMethod.RSA_SHA384.value: hashes.SHA384(),
+    SignatureMethod.RSA_SHA512.value: hashes.SHA512(),
+    SignatureMethod.ECDSA_SHA256.value: hashes.SHA256(),
+    SignatureMethod.ECDSA_SHA384.value: hashes.SHA384(),
+    SignatureMethod.ECDSA_SHA512.value: hashes.SHA512(),
+}
+_DIGESTS = {
+    DigestAlgorithm.SHA256.value: "sha256",
+    DigestAlgorithm.SHA384.value: "sha384",
+    DigestAlgorithm.SHA512.value: "sha512",
+    DigestAlgorithm.SHA3_256.value: "sha3_256",
+    DigestAlgorithm.SHA3_384.value: "sha3_384",
+    DigestAlgorithm.SHA3_512.value: "sha3_512",
+}
+_KEY_VALUES = (f"{{{DS_NS}}}KeyValue", f"{{{DSIG11_NS}}}DEREncodedKeyValue")
+
+
+def _c14n(element: etree._Element, algorithm: str | None) -> bytes:
+    exclusive, with_comments = _C14N[algorithm or ""]
+    return etree.tostring(element, method="c14n", exclusive=exclusive, with_comments=with_comments)
+
+
+def _in_profile(signature: etree._Element) -> bool:
+    """Whether this signature (its SignedInfo already checked by _check_signed_info) is one this
+    module checks itself."""
+    signed_info = _ds(signature, "ds:SignedInfo")[0]
+    c14n = _ds(signed_info, "ds:CanonicalizationMethod")[0]
+    method = _ds(signed_info, "ds:SignatureMethod")[0].get("Algorithm")
+    transforms = _ds(signed_info, "ds:Reference/ds:Transforms/ds:Transform")
+    canonical = [t for t in transforms if t.get("Algorithm") != ENVELOPED]
+    return (
+        c14n.get("Algorithm") in _C14N
+        and len(c14n) == 0
+        and method in _PROFILE_METHODS
+        and len(transforms) == 2
+        and len(canonical) == 1
+        and canonical[0].get("Algorithm") in _C14N
+        and all(len(t) == 0 for t in transforms)
+        and not any(True for _ in signature.iter(*_KEY_VALUES))
+    )
+
+
+def _remove_enveloped(signature: etree._Element) -> None:
+    """The enveloped-signature transform: the Signature leaves the tree, and the text after it
+    stays where it was (as signxml does when it signs and verifies)."""
+    parent = signature.getparent()
+    assert parent is not None  # _locate_signature placed it in edXMLHeader
+    if signature.tail is not None:
+        previous = signature.getprevious()
+        if previous is None:
+            parent.text = (parent.text or "") + signature.tail
+        else:
+            previous.tail = (previous.tail or "") + signature.tail
+    parent.remove(signature)
+
+
+def _verify_profile(
+    root: etree._Element, signature: etree._Element, signer: x509.Certificate
+) -> etree._Element:
+    """Check a signature of the common profile on `root` itself and return `root` as what was
+    signed: the Signature removed, and comments too unless the canonicalisation signed them.
+    Refusals carry the codes signxml's path gives for the same input."""
+    try:
+        _Verifier().validate_schema(signature)  # type: ignore[no-untyped-call]
+    except etree.DocumentInvalid as exc:
+        raise SignatureError(
+            "malformed_signature", f"the Signature does not follow the XML-DSig schema: {exc}"
+        ) from exc
+    signed_info = _ds(signature, "ds:SignedInfo")[0]
+    c14n = _ds(signed_info, "ds:CanonicalizationMethod")[0].get("Algorithm")
+    method = _ds(signed_info, "ds:SignatureMethod")[0].get("Algorithm") or ""
+    values = _ds(signature, "ds:SignatureValue")
+    try:
+        raw = base64.b64decode(values[0].text or "" if values else "")
+    except (ValueError, binascii.Error) as exc:
+        raise SignatureError("malformed_signature", f"the signature is malformed: {exc}") from exc
+    signed_info_c14n = _c14n(signed_info, c14n)
+    key = signer.public_key()
+    digest = _PROFILE_METHODS[method]
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(raw, signed_info_c14n, padding.PKCS1v15(), digest)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            size = (key.key_size + 7) // 8
+            if len(raw) != 2 * size:
+                raise CryptoInvalidSignature
+            r, s = int.from_bytes(raw[:size], "big"), int.from_bytes(raw[size:], "big")
+            key.verify(utils.encode_dss_signature(r, s), signed_info_c14n, ec.ECDSA(digest))
+        else:  # _check_key_fits_method lets only RSA and EC keys through
+            raise SignatureError("key_mismatch", f"the key of {describe(signer)} cannot sign")
+    except CryptoInvalidSignature:
+        raise _diagnose_bad_signature(signature, signer) from None
+    # From here on only the SignedInfo that was signed is read (the bytes just verified).
+    verified = etree.fromstring(signed_info_c14n, _PARSER)
+    reference = _ds(verified, "ds:Reference")[0]
+    transform = next(
+        t.get("Algorithm")
+        for t in _ds(reference, "ds:Transforms/ds:Transform")
+        if t.get("Algorithm") != ENVELOPED
+    )
+    algorithm = _ds(reference, "ds:DigestMethod")[0].get("Algorithm") or ""
+    expected = _ds(reference, "ds:DigestValue")
+    _remove_enveloped(signature)
+    document = _c14n(root, transform)
+    try:
+        wanted = base64.b64decode(expected[0].text or "" if expected else "")
+    except (ValueError, binascii.Error) as exc:
+        raise SignatureError("malformed_signature", f"the signature is malformed: {exc}") from exc
+    if not hmac.compare_digest(hashlib.new(_DIGESTS[algorithm], document).digest(), wanted):
+        raise SignatureError(
+            "digest_mismatch",
+            "the letter or one of its attachments was changed after it was signed",
+        )
+    if not _C14N[transform or ""][1]:
+        # Unsigned comments must not be read as part of the letter (they could cut a text in two).
+        etree.strip_tags(root, etree.Comment)
+    return root
+
+
 class _Verifier(XMLVerifier):
     """signxml's verifier without its first copy of the whole document: signxml serializes and
     parses the element it is given again before anything else, to guard the caller's tree, and
@@ -460,6 +608,8 @@ class _Verifier(XMLVerifier):
 def _verify_xml(
     root: etree._Element, signature: etree._Element, signer: x509.Certificate
 ) -> etree._Element:
+    if _in_profile(signature):
+        return _verify_profile(root, signature, signer)
     config = SignatureConfiguration(
         require_x509=True,
         location=f"./{_ENVELOPE}/{_HEADER}/",
@@ -566,6 +716,7 @@ def verify(
     trust: TrustStore,
     *,
     at: datetime | None = None,
+    own_tree: bool = False,
 ) -> VerifiedSignature:
     """Verify the one XML-DSig signature of an edXML package against `trust`.
 
@@ -573,7 +724,13 @@ def verify(
     datetime is taken as UTC). The letter's own TraceHeader stamp is reported as `signing_time`
     and a certificate that had expired by then is refused too (see signing.trust). Raises
     SignatureError with a distinct code for every reason to refuse.
+
+    A tree given with `own_tree=True` is handed over: `signed_element` may be that very tree,
+    changed (its Signature and unsigned comments removed), so the letter is parsed once. Without
+    it a caller's tree is left as it was.
     """
+    if isinstance(document, etree._Element) and not own_tree:
+        document = copy.deepcopy(document)
     root = parse(document)
     signature = _locate_signature(root)
     _check_signed_info(signature)

@@ -146,8 +146,16 @@ def _rate(value: float | None) -> str:
     return f"{value:>9.1f}/s" if value is not None else "        —  "
 
 
+def _cpu(ms: float | None) -> str:
+    return f"{ms:.1f} ms" if ms is not None else "—"
+
+
+def _share(fraction: float | None) -> str:
+    return f"{fraction:.0%}" if fraction is not None else "—"
+
+
 def _hub_lines(hub: dict[str, Any]) -> list[str]:
-    memory = hub["peak_memory"]
+    memory, cpu = hub["peak_memory"], hub["cpu"]
     lines = [
         f"  letters        {_rate(hub['letters_per_s'])}   {hub['letters_delivered']} fully "
         f"delivered (every recipient fetched and acked) in {hub['letters_seconds']:.2f} s",
@@ -160,6 +168,12 @@ def _hub_lines(hub: dict[str, Any]) -> list[str]:
         f"  submit→202     {_ms(hub['latency_submit_to_202_ms'])}",
         f"  peak memory    {memory['total_mib']:.1f} MiB (VmHWM of {len(memory['processes'])} "
         "process(es))",
+        f"  CPU per letter hub {_cpu(cpu['hub_ms_per_letter'])}, load generator "
+        f"{_cpu(cpu['load_generator_ms_per_letter'])}, PostgreSQL "
+        f"{_cpu(cpu['postgres_backends_ms_per_letter'])} + "
+        f"{_cpu(cpu['postgres_shared_ms_per_letter'])} shared, RabbitMQ "
+        f"{_cpu(cpu['rabbitmq_ms_per_letter'])}, the rest of the box "
+        f"{_cpu(cpu['others_ms_per_letter'])}; machine busy {_share(cpu['machine_busy_fraction'])}",
         f"  machine load   {hub['load_average']['before']} before, "
         f"{hub['load_average']['after']} after (1, 5, 15 min)",
     ]

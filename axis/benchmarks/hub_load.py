@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +24,7 @@ import aiohttp
 
 from axis.benchmarks.figures import latency_ms
 from axis.benchmarks.sandbox import BenchAgency, Progress, Sandbox
-from axis.client import AxisClient, AxisClientError
+from axis.client import ACK_BATCH, AxisClient, AxisClientError
 from axis.workers.topology import Names
 
 START_TIMEOUT = 60.0
@@ -88,6 +89,53 @@ def _status_kib(pid: int, key: str) -> int | None:
     except OSError:
         return None
     return None
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the processes `pids` have used so far; a process gone counts 0."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / tick
+
+
+def services_cpu(database: str) -> dict[int, tuple[str, int]]:
+    """Per process of PostgreSQL and RabbitMQ: what it is ("backends" serving `database`,
+    PostgreSQL's "shared" processes such as the WAL writer and checkpointer, or "rabbitmq") and
+    the clock ticks of CPU it has used so far."""
+    found: dict[int, tuple[str, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        used = int(fields[11]) + int(fields[12])
+        if name == "postgres" and f" {database} ".encode() in argv:
+            found[int(entry)] = ("postgres_backends", used)
+        elif name == "postgres" and b"postgres: " in argv and b"(" not in argv:
+            found[int(entry)] = ("postgres_shared", used)  # a backend names its client's address
+        elif name.startswith("beam"):
+            found[int(entry)] = ("rabbitmq", used)
+    return found
+
+
+def machine_cpu() -> tuple[float, float]:
+    """Seconds of CPU the whole machine has been busy and idle since boot (all cores)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return (sum(values) - idle) / tick, idle / tick
 
 
 def peak_memory(pid: int) -> dict[str, Any]:
@@ -245,6 +293,8 @@ class Tally:
     sends_finished: asyncio.Event = field(default_factory=asyncio.Event)
     sizes: dict[str, int] = field(default_factory=dict)  # document id -> bytes sent
     fetched: dict[tuple[str, str], int] = field(default_factory=dict)  # (doc, organ) -> bytes
+    calls: Counter[str] = field(default_factory=Counter)  # HTTP calls made, by kind
+    listed_items: int = 0  # inbox items received, counting each listing of the same delivery
 
     def wrong_sizes(self) -> list[str]:
         return [
@@ -256,30 +306,48 @@ class Tally:
 
 class Agent:
     """Every call the load makes to the hub, in one place, through the batch API as an agency's
-    system would use it: the inbox with small letters inline, one acknowledgement call for many.
-    Errors are the client's (AxisClientError, aiohttp's, timeouts)."""
+    system would use it: the inbox with small letters inline, one acknowledgement call for what
+    one listing gave. Errors are the client's (AxisClientError, aiohttp's, timeouts). `calls`
+    counts the HTTP calls made, by kind."""
 
     ERRORS = (AxisClientError, aiohttp.ClientError, TimeoutError)
 
-    def __init__(self, base_url: str, agency: BenchAgency, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        agency: BenchAgency,
+        session: aiohttp.ClientSession,
+        calls: Counter[str],
+    ) -> None:
         self.client = AxisClient(base_url, agency.token, session=session)
         self.organ_id = agency.organ_id
+        self.calls = calls
+        self.fetching = asyncio.Semaphore(FETCHERS)
 
     async def send(self, letter: bytes) -> dict[str, Any]:
         """Submit one signed letter; the hub's acceptance (document_id, deliveries)."""
+        self.calls["submit"] += 1
         answer: dict[str, Any] = await self.client.send(letter)
         return answer
 
     async def listed(self, wait: float, limit: int) -> list[dict[str, Any]]:
         """Long-poll the inbox: deliveries available, oldest first, small letters in the answer."""
+        self.calls["inbox"] += 1
         items: list[dict[str, Any]] = await self.client.inbox(wait=wait, limit=limit, inline=True)
         return items
+
+    async def _package(self, item: dict[str, Any]) -> bytes:
+        if "package_base64" in item:
+            return await self.client.package(item)
+        async with self.fetching:  # a few fetches at once, as a DMS would
+            self.calls["fetch"] += 1
+            return await self.client.package(item)
 
     async def take(self, items: list[dict[str, Any]]) -> dict[str, int | str]:
         """Take listed letters (from the answer when inline, else fetched) and acknowledge them
         all in one call: per delivery id, the bytes taken, or the error that stopped it."""
         sizes = await asyncio.gather(
-            *(self.client.package(item) for item in items), return_exceptions=True
+            *(self._package(item) for item in items), return_exceptions=True
         )
         taken: dict[str, int | str] = {}
         to_ack: list[str] = []
@@ -289,6 +357,8 @@ class Agent:
             else:
                 taken[item["delivery_id"]] = len(data)
                 to_ack.append(item["delivery_id"])
+        if to_ack:
+            self.calls["ack"] += -(-len(to_ack) // ACK_BATCH)
         for result in await self.client.ack_many(to_ack) if to_ack else []:
             if not result.get("ok"):
                 taken[result["id"]] = f"ack: {result.get('error')}"
@@ -301,7 +371,7 @@ async def _send_all(
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=300)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        agent = Agent(base_url, sender, session)
+        agent = Agent(base_url, sender, session, tally.calls)
         queue = iter(enumerate(letters))
 
         async def one_sender() -> None:
@@ -331,73 +401,44 @@ async def _send_all(
 
 
 async def _receive_all(base_url: str, agency: BenchAgency, tally: Tally) -> None:
-    """One pull recipient: list, fetch and acknowledge until every accepted letter is acked."""
+    """One pull recipient, as an agency's system would run it: list (small letters inline), take
+    and acknowledge what was listed, in a few calls at once, then list again. It lists only when
+    nothing is in hand, so no delivery is listed (and its package sent) twice."""
     connector = aiohttp.TCPConnector(limit=FETCHERS + 1)
     timeout = aiohttp.ClientTimeout(total=POLL_WAIT + 120)
     organ = agency.organ_id
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        agent = Agent(base_url, agency, session)
-        work: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
-        in_flight: set[str] = set()
+        agent = Agent(base_url, agency, session, tally.calls)
         done: set[str] = set()
-        progressed = asyncio.Event()
 
-        async def fetcher() -> None:
-            while True:
-                batch = await work.get()
-                try:
-                    taken = await agent.take(batch)
-                except Agent.ERRORS as exc:
-                    taken = {item["delivery_id"]: str(exc) for item in batch}
-                now = time.perf_counter()
-                for item in batch:
-                    got = taken.get(item["delivery_id"], "no answer")
-                    if isinstance(got, str):
-                        tally.errors.append(f"{organ} {item['delivery_id']}: {got}")
-                    else:
-                        tally.fetched[(item["document_id"], organ)] = got
-                        tally.acked_at[(item["document_id"], organ)] = now
-                        done.add(item["delivery_id"])
-                    in_flight.discard(item["delivery_id"])
-                progressed.set()
+        async def take(batch: list[dict[str, Any]]) -> None:
+            try:
+                taken = await agent.take(batch)
+            except Agent.ERRORS as exc:
+                taken = {item["delivery_id"]: str(exc) for item in batch}
+            now = time.perf_counter()
+            for item in batch:
+                got = taken.get(item["delivery_id"], "no answer")
+                if isinstance(got, str):
+                    tally.errors.append(f"{organ} {item['delivery_id']}: {got}")
+                else:
+                    tally.fetched[(item["document_id"], organ)] = got
+                    tally.acked_at[(item["document_id"], organ)] = now
+                    done.add(item["delivery_id"])
 
-        fetchers = [asyncio.create_task(fetcher()) for _ in range(FETCHERS)]
-        try:
-            while not (tally.sends_finished.is_set() and len(done) >= len(tally.submitted_at)):
-                if len(in_flight) >= POLL_LIMIT // 2:
-                    # Plenty in hand: polling now would list the same deliveries again.
-                    progressed.clear()
-                    await progressed.wait()
-                    continue
-                progressed.clear()
-                items = await agent.listed(POLL_WAIT, POLL_LIMIT)
-                listed = time.perf_counter()
-                fresh = [
-                    i
-                    for i in items
-                    if i["kind"] == "letter"
-                    and i["delivery_id"] not in in_flight
-                    and i["delivery_id"] not in done
-                ]
-                for item in fresh:
-                    key = (item["document_id"], organ)
-                    tally.seen_at.setdefault(key, listed)
-                    if item["available_at"]:
-                        stamp = datetime.fromisoformat(item["available_at"]).timestamp()
-                        tally.available_at.setdefault(key, stamp)
-                    in_flight.add(item["delivery_id"])
-                # Shared among the takers, each batch taken and acknowledged in one call.
-                share = max(1, -(-len(fresh) // FETCHERS))
-                for start in range(0, len(fresh), share):
-                    work.put_nowait(fresh[start : start + share])
-                if items and not fresh:
-                    # Everything listed is already being fetched: wait until one is acked.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(progressed.wait(), 1.0)
-        finally:
-            for task in fetchers:
-                task.cancel()
-            await asyncio.gather(*fetchers, return_exceptions=True)
+        while not (tally.sends_finished.is_set() and len(done) >= len(tally.submitted_at)):
+            items = await agent.listed(POLL_WAIT, POLL_LIMIT)
+            listed = time.perf_counter()
+            tally.listed_items += len(items)
+            fresh = [i for i in items if i["kind"] == "letter" and i["delivery_id"] not in done]
+            for item in fresh:
+                key = (item["document_id"], organ)
+                tally.seen_at.setdefault(key, listed)
+                if item["available_at"]:
+                    stamp = datetime.fromisoformat(item["available_at"]).timestamp()
+                    tally.available_at.setdefault(key, stamp)
+            if fresh:
+                await take(fresh)
 
 
 async def drive(
@@ -416,6 +457,13 @@ async def drive(
         _send_all(hub.base_url, sandbox.sender, letters, concurrency, tally)
     )
     everything = [sending, *receivers]
+    hub_pids = process_tree(hub.process.pid)
+    cpu_before = (
+        cpu_seconds(hub_pids),
+        time.process_time(),
+        machine_cpu(),
+        services_cpu(sandbox.name),
+    )
     try:
         finished, pending = await asyncio.wait(
             everything, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION
@@ -430,6 +478,12 @@ async def drive(
         await asyncio.gather(*everything, return_exceptions=True)
     if hub.process.returncode is not None:
         raise hub.failed(f"the hub exited with code {hub.process.returncode} during the run")
+    cpu_after = (
+        cpu_seconds(hub_pids),
+        time.process_time(),
+        machine_cpu(),
+        services_cpu(sandbox.name),
+    )
 
     docs = len(tally.submitted_at)
     expected = docs * tally.recipients
@@ -477,7 +531,47 @@ async def drive(
         "latency_submit_to_listed_ms": latency_ms(listed),
         "latency_submit_to_202_ms": latency_ms(accept),
         "latency_submit_to_all_acked_ms": latency_ms(full_latency),
+        "cpu": _cpu_figures(cpu_before, cpu_after, len(full)),
         "bytes_fetched": sum(tally.fetched.values()),
+        "inbox_listings_per_delivery": round(tally.listed_items / acked, 2) if acked else None,
+        "http_calls_per_letter": {
+            kind: round(n / len(full), 2) for kind, n in sorted(tally.calls.items())
+        }
+        if full
+        else {},
         "problems": len(problems),
         "first_problems": problems[:10],
     }
+
+
+CpuSample = tuple[float, float, tuple[float, float], dict[int, tuple[str, int]]]
+
+
+def _cpu_figures(before: CpuSample, after: CpuSample, letters: int) -> dict[str, Any]:
+    """Where the machine's CPU went during the run: the hub's processes, this load generator (the
+    agencies' side, which real agencies run on machines of their own), PostgreSQL (the run's
+    backends, and its shared processes), RabbitMQ and everything else on the box, in seconds and
+    in ms per letter delivered. PostgreSQL's shared processes and RabbitMQ also serve whatever
+    else runs on the box."""
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = after[2][0] - before[2][0]
+    idle = after[2][1] - before[2][1]
+    parts = {
+        "hub": after[0] - before[0],
+        "load_generator": after[1] - before[1],
+        "postgres_backends": 0.0,
+        "postgres_shared": 0.0,
+        "rabbitmq": 0.0,
+    }
+    for pid, (kind, used) in after[3].items():
+        # A process that ended during the run is not counted; one born during it counts whole.
+        parts[kind] += (used - before[3].get(pid, (kind, 0))[1]) / tick
+    parts["others"] = max(0.0, busy - sum(parts.values()))
+
+    def per_letter(seconds: float) -> float | None:
+        return round(seconds * 1000 / letters, 2) if letters else None
+
+    figures: dict[str, Any] = {f"{k}_s": round(v, 2) for k, v in parts.items()}
+    figures |= {f"{k}_ms_per_letter": per_letter(v) for k, v in parts.items()}
+    figures["machine_busy_fraction"] = round(busy / (busy + idle), 3) if busy + idle else None
+    return figures

@@ -7,6 +7,7 @@ Services only: they return the ledger's typed records and raise domain errors; /
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -73,14 +74,23 @@ INLINE_PARALLEL = 8
 
 async def inline_packages(hub: Hub, items: list[ledger.DeliveryItem]) -> dict[uuid.UUID, bytes]:
     """The stored bytes of the small packages among `items`, oldest first within the budget, by
-    delivery id. One that cannot be read is left out (fetching it answers why), never failing
-    the list."""
+    delivery id: those kept in PostgreSQL in one query, any others from the blob store. One that
+    cannot be read is left out (fetching it answers why), never failing the list."""
     picked: list[ledger.DeliveryItem] = []
     budget = INLINE_BUDGET
     for item in items:
         if item.size <= INLINE_MAX_BYTES and item.size <= budget:
             picked.append(item)
             budget -= item.size
+    if not picked:
+        return {}
+    async with hub.db.connection() as conn:
+        kept = await ledger.stored_bytes_many(conn, list({i.content_sha256 for i in picked}))
+    good: dict[str, bytes] = {}
+    for sha256, data in kept.items():
+        with contextlib.suppress(StoredBytesLost):  # logged; the fetch answers why
+            good[sha256] = _checked(sha256, data)
+    found = {i.delivery_id: good[i.content_sha256] for i in picked if i.content_sha256 in good}
     gate = asyncio.Semaphore(INLINE_PARALLEL)
 
     async def read(item: ledger.DeliveryItem) -> tuple[uuid.UUID, bytes | None]:
@@ -90,8 +100,11 @@ async def inline_packages(hub: Hub, items: list[ledger.DeliveryItem]) -> dict[uu
             except StoredBytesLost:
                 return item.delivery_id, None
 
-    found = await asyncio.gather(*(read(item) for item in picked))
-    return {did: data for did, data in found if data is not None}
+    elsewhere = [i for i in picked if i.content_sha256 not in kept]
+    for delivery_id, read_data in await asyncio.gather(*(read(i) for i in elsewhere)):
+        if read_data is not None:
+            found[delivery_id] = read_data
+    return found
 
 
 async def received(
@@ -228,15 +241,18 @@ def _unreadable(sha256: str, code: str) -> StoredBytesLost:
     return StoredBytesLost(f"the stored bytes are unreadable ({code}); the operators are alerted")
 
 
+def _checked(sha256: str, data: bytes) -> bytes:
+    """Bytes read from PostgreSQL, if they are still the bytes their name says."""
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise _unreadable(sha256, "blob_corrupt")
+    return data
+
+
 async def _inline(hub: Hub, sha256: str) -> bytes | None:
     """Bytes kept in PostgreSQL, checked against their name; None when not kept there."""
     async with hub.db.connection() as conn:
         data = await ledger.stored_bytes(conn, sha256)
-    if data is None:
-        return None
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise _unreadable(sha256, "blob_corrupt")
-    return data
+    return None if data is None else _checked(sha256, data)
 
 
 async def _nothing() -> AsyncIterator[bytes]:

@@ -117,7 +117,8 @@ def verify_package(data: bytes, sender: Agency, trust: signing.TrustStore) -> Ch
     signer: x509.Certificate | None = None
     if kind == "xmldsig":
         try:
-            verified = signing.verify(root, trust)
+            # The tree is handed over: the model below is read from it, not from a second parse.
+            verified = signing.verify(root, trust, own_tree=True)
         except signing.SignatureError as exc:
             raise SignatureRefused(
                 exc.message, where="edXMLHeader/Signature", details={"reason": exc.code}

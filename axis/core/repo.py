@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from storage.db import notify
 
@@ -186,6 +186,13 @@ async def notify_sessions_ended(conn: asyncpg.Connection, token_hashes: Sequence
 # ---------------------------------------------------------------- audit
 
 
+def jsonb(value: object) -> str:
+    """The text of a jsonb parameter, written by orjson: several times faster than the json
+    module on the summaries, receipts and audit details of every letter, and jsonb keeps no
+    formatting of its own, so the stored value is the same."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 async def audit(
     conn: asyncpg.Connection,
     event: str,
@@ -202,7 +209,7 @@ async def audit(
         organ_id,
         document_id,
         delivery_id,
-        json.dumps(details or {}, ensure_ascii=False),
+        jsonb(details or {}),
     )
     await audited(conn, [document_id] if document_id is not None else [])
 

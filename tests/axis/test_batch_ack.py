@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import dataclasses
+import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -176,6 +178,29 @@ async def test_a_letter_over_the_inline_size_is_listed_to_be_fetched(
     first, second = await _inbox(client, h41, inline="1")
     assert "package_base64" not in first and first["size"] > delivery.INLINE_MAX_BYTES
     assert base64.b64decode(second["package_base64"]) == small
+
+
+async def test_the_inline_inbox_reads_both_stores_and_leaves_out_bytes_that_changed(
+    client_for, hub_config, trio, world, db: asyncpg.Connection
+) -> None:
+    """One query reads the packages kept in PostgreSQL, the blob store the rest; a kept package
+    whose bytes no longer match their SHA-256 is left out (fetching it says why), not shown."""
+    g22, h41, _ = trio
+    client = await client_for(dataclasses.replace(hub_config, inline_max_bytes=10_000))
+    in_blobs = world.letter(g22, [h41], attachments=[("a.pdf", b"%PDF-1.7 " + b"x" * 6000)])
+    kept, altered = world.letter(g22, [h41]), world.letter(g22, [h41])
+    assert len(kept) <= 10_000 and len(altered) <= 10_000 < len(in_blobs)
+    for letter in (in_blobs, kept, altered):
+        await _send(client, g22, letter)
+    await _listed(client, h41, 3)
+    sha = hashlib.sha256(altered).hexdigest()
+    await db.execute("UPDATE stored_bytes SET data = $2 WHERE sha256 = $1", sha, altered + b" ")
+    first, second, third = await _inbox(client, h41, inline="1")
+    assert base64.b64decode(first["package_base64"]) == in_blobs
+    assert base64.b64decode(second["package_base64"]) == kept
+    assert "package_base64" not in third
+    fetched = await client.get(f"/v1/documents/{third['document_id']}", headers=h41.auth)
+    assert fetched.status == 500
 
 
 async def _statuses(client: Any, agency: WorldAgency) -> list[dict[str, Any]]:

@@ -64,6 +64,10 @@ async def test_bench_axis_prints_every_figure_and_every_delivery_is_acknowledged
         assert all(hub[latency][p] is not None for p in ("p50", "p95", "p99"))
     assert hub["peak_memory"]["total_mib"] > 0
     assert len(hub["load_average"]["before"]) == 3
+    # The hub worked and the load generator too; every figure is there to say where the CPU went.
+    cpu = hub["cpu"]
+    assert cpu["hub_s"] > 0 and cpu["load_generator_s"] > 0 and cpu["hub_ms_per_letter"] > 0
+    assert 0 < cpu["machine_busy_fraction"] <= 1 and cpu["others_ms_per_letter"] is not None
     # The bare broker carried the very same letters, one copy to each recipient's queue.
     assert baseline["letters"] == 20 and baseline["queues"] == 2 and baseline["messages"] == 40
     assert baseline["message_bytes"] == result["package_bytes"] > 10_000

@@ -283,6 +283,14 @@ async def stored_bytes(conn: asyncpg.Connection, sha256: str) -> bytes | None:
     return data
 
 
+async def stored_bytes_many(conn: asyncpg.Connection, sha256s: Sequence[str]) -> dict[str, bytes]:
+    """The bytes of those of `sha256s` kept in the database, by SHA-256, in one round trip."""
+    rows = await conn.fetch(
+        "SELECT sha256, data FROM stored_bytes WHERE sha256 = ANY($1::text[])", list(sha256s)
+    )
+    return {r["sha256"]: r["data"] for r in rows}
+
+
 async def recipients_of(conn: asyncpg.Connection, letter_id: uuid.UUID) -> list[str]:
     """A letter's recipients in the order its deliveries were made."""
     rows = await conn.fetch(

@@ -7,7 +7,6 @@ writes these tables."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,8 +88,7 @@ class NewStatus:
     inline: bytes | None = None
 
 
-def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False)
+_dumps = repo.jsonb
 
 
 async def insert_letter(conn: asyncpg.Connection, letter: NewLetter) -> None:
