@@ -15,7 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from meetings import axis_port as ax
-from meetings import consultations, pages, people, report, result_letter, rules
+from meetings import ballots, consultations, pages, people, report, result_letter, rules
 from meetings.pages import VISITOR, cabinet_page, render
 
 CHOICE_LABELS = {
@@ -156,9 +156,7 @@ async def ballot(request: web.Request) -> web.StreamResponse:
                 "signed_at": datetime.now(UTC).isoformat(),
             }
         }
-    await consultations.cast(
-        ax.hub_of(request.app), visitor.person, visitor.session.token, consultation_id, body
-    )
+    await ballots.cast(ballots.desk_of(request.app), visitor.session.token, consultation_id, body)
     return _back(consultation_id, "ballot")
 
 

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 from meetings import axis_port as ax
@@ -25,12 +24,7 @@ async def caller(request: web.Request) -> Person:
     (an agency's API token is no cabinet session, so it is refused here)."""
     token = bearer(request)
     async with ax.hub_of(request.app).db.connection() as conn:
-        return await caller_on(conn, token)
-
-
-async def caller_on(conn: asyncpg.Connection, token: str) -> Person:
-    """As `caller`, for the session token already read, on the request's own connection."""
-    person = await people.by_session(conn, token)
+        person = await people.by_session(conn, token)
     if person is None:
         raise ax.Unauthorized(
             "the token is not a live cabinet session (agency tokens are not accepted here)",
