@@ -239,6 +239,13 @@ def cli_run(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     return _cli_run(work)
 
 
+def signer_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--key` and `--cert` (key_path, cert_path) as `axis doc sign` takes them."""
+    from axis.cli.sign import CERT_OPTION, KEY_OPTION
+
+    return KEY_OPTION(CERT_OPTION(command))
+
+
 def cli_config() -> Any:
     from axis.cli.main import load_config
 

@@ -42,7 +42,7 @@ from aiohttp import web
 
 from meetings import axis_port as ax
 from meetings import people, rules, service, tally
-from meetings.consultations import _loads, _path_id, _text, deadline_passed
+from meetings.consultations import _loads, deadline_passed
 from meetings.people import Person
 from signing.errors import SignatureError
 from signing.keys import fingerprint
@@ -134,7 +134,7 @@ def check_answers(answers: object, questions: int) -> None:
             )
         comment = answer.get("comment")
         if comment is not None:
-            _text(comment, f"{at}.comment", limit=MAX_COMMENT, lines=True)
+            service.text(comment, f"{at}.comment", limit=MAX_COMMENT, lines=True)
         if choice != "agree" and (not isinstance(comment, str) or not comment.strip()):
             raise ax.BadRequest(
                 f"{at}.comment: a {choice} answer needs a comment", where=f"{at}.comment"
@@ -215,7 +215,7 @@ async def cast(
         if isinstance(body, ax.AxisError):
             raise body
         ballot.payload = _ballot_shape(body)
-        ballot.cid = _path_id(consultation_id)
+        ballot.cid = service._path_id(consultation_id, "consultation")
     except ax.AxisError as exc:
         ballot.problem = exc  # told once the session is known to be live
     else:

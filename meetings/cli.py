@@ -345,24 +345,11 @@ def bench_consultations(ballots: int, members: int, workers: int, as_json: bool)
 
 @cabinet.command("sign-ballot")
 @click.argument("payload_file", type=click.File("rb"), default="-", metavar="[PAYLOAD.json]")
-@click.option(
-    "--key",
-    "key_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The member's private key (PEM or DER).",
-)
-@click.option(
-    "--cert",
-    "cert_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The member's certificate, then its issuers (PEM), as registered for them.",
-)
+@ax.signer_options
 @click.option(
     "-o", "--output", type=click.File("w"), default="-", help="Where to write the ballot."
 )
-def sign_ballot(payload_file: BinaryIO, key_file: Path, cert_file: Path, output: TextIO) -> None:
+def sign_ballot(payload_file: BinaryIO, key_path: Path, cert_path: Path, output: TextIO) -> None:
     """Sign a ballot with a member's own key: reads the payload the consultation's page shows
     ({"type": "axis.cabinet.ballot", "consultation_id", "form_sha256", "member", "answers"}; a
     missing signed_at is set to now) and writes {"payload", "alg", "signature", "certificate",
@@ -385,7 +372,7 @@ def sign_ballot(payload_file: BinaryIO, key_file: Path, cert_file: Path, output:
     payload.setdefault("type", "axis.cabinet.ballot")
     payload.setdefault("signed_at", datetime.now(UTC).isoformat())
     try:
-        signer = Seal(load_private_key(key_file), load_certificates(cert_file))
+        signer = Seal(load_private_key(key_path), load_certificates(cert_path))
         signed = signer.sign_json(payload)
     except SignatureError as exc:
         ax.fail(exc.message)

@@ -51,45 +51,9 @@ class NotClosed(ax.Conflict):
 # ---------------------------------------------------------------- small checks
 
 
-def _control(text: str, where: str, *, lines: bool) -> None:
-    """No control characters (tabs and line breaks only where text may run over lines)."""
-    allowed = {"\n", "\r", "\t"} if lines else set()
-    for n, char in enumerate(text):
-        if (ord(char) < 32 or 0x7F <= ord(char) < 0xA0) and char not in allowed:
-            raise ax.BadRequest(
-                f"{where} holds a control character (U+{ord(char):04X}) at position {n}",
-                where=where,
-            )
-
-
-def _text(
-    value: object, where: str, *, limit: int = 1000, lines: bool = False, required: bool = True
-) -> str | None:
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ax.BadRequest(f"{where} is required: non-empty text", where=where)
-    if len(value) > limit:
-        raise ax.BadRequest(f"{where} is longer than {limit} characters", where=where)
-    _control(value, where, lines=lines)
-    return value.strip()
-
-
-def _path_id(value: str, what: str = "consultation") -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ax.NotFound(f"no {what} {value[:60]!r}", where=what) from None
-
-
 async def _now(conn: asyncpg.Connection) -> datetime:
     now: datetime = await conn.fetchval("SELECT clock_timestamp()")
     return now
-
-
-def _secretariat_only(person: Person) -> None:
-    if not person.secretariat:
-        raise ax.Forbidden("only the secretariat (Government Office) may do this", where="person")
 
 
 # ---------------------------------------------------------------- reading
@@ -105,7 +69,11 @@ _ROW = {
 async def _row(
     conn: asyncpg.Connection, consultation_id: str | uuid.UUID, lock: str = ""
 ) -> asyncpg.Record:
-    cid = consultation_id if isinstance(consultation_id, uuid.UUID) else _path_id(consultation_id)
+    cid = (
+        consultation_id
+        if isinstance(consultation_id, uuid.UUID)
+        else service._path_id(consultation_id, "consultation")
+    )
     row = await conn.fetchrow(_ROW[lock], cid)
     if row is None:
         raise ax.NotFound(f"no consultation {consultation_id}", where="consultation")
@@ -232,7 +200,7 @@ async def paper(
     _may_see(person, row)
     found = await conn.fetchrow(
         "SELECT * FROM consultation_papers WHERE id = $1 AND consultation_id = $2",
-        _path_id(paper_id, "paper"),
+        service._path_id(paper_id, "paper"),
         row["id"],
     )
     if found is None:
@@ -275,16 +243,18 @@ async def _paper_source(
 ) -> dict[str, Any]:
     if not isinstance(entry, dict):
         raise ax.BadRequest(f"{where} must be an object", where=where)
-    title = _text(entry.get("title"), f"{where}.title")
+    title = service.text(entry.get("title"), f"{where}.title")
     try:
         sha, size, name, content_type, document_id, ref = await service._source(conn, hub, entry)
     except ax.AxisError as exc:
         exc.message = f"{where}: {exc.message}"
         exc.where = f"{where}.{exc.where}" if exc.where else where
         raise
-    name = _text(entry.get("name"), f"{where}.name", limit=255, required=name is None) or name
+    name = (
+        service.text(entry.get("name"), f"{where}.name", limit=255, required=name is None) or name
+    )
     content_type = (
-        _text(entry.get("content_type"), f"{where}.content_type", limit=255, required=False)
+        service.text(entry.get("content_type"), f"{where}.content_type", limit=255, required=False)
         or content_type
         or "application/octet-stream"
     )
@@ -302,10 +272,10 @@ async def _paper_source(
 async def create(
     conn: asyncpg.Connection, hub: ax.Hub, person: Person, body: dict[str, Any]
 ) -> dict[str, Any]:
-    _secretariat_only(person)
-    title = _text(body.get("title"), "title")
-    summary = _text(body.get("summary"), "summary", limit=20000, lines=True)
-    requested_by = _text(body.get("requested_by"), "requested_by", limit=100)
+    service.secretariat_only(person)
+    title = service.text(body.get("title"), "title")
+    summary = service.text(body.get("summary"), "summary", limit=20000, lines=True)
+    requested_by = service.text(body.get("requested_by"), "requested_by", limit=100)
     assert requested_by is not None
     questions = body.get("questions")
     if not isinstance(questions, list) or not questions or len(questions) > MAX_QUESTIONS:
@@ -314,7 +284,7 @@ async def create(
             where="questions",
         )
     asked_texts = [
-        _text(q, f"questions[{n}]", limit=4000, lines=True) for n, q in enumerate(questions)
+        service.text(q, f"questions[{n}]", limit=4000, lines=True) for n, q in enumerate(questions)
     ]
     deadline = service._when(body.get("deadline"), "deadline")
     if deadline <= datetime.now(UTC):
@@ -386,7 +356,7 @@ async def open_(
     conn: asyncpg.Connection, hub: ax.Hub, person: Person, consultation_id: str
 ) -> dict[str, Any]:
     """Freeze what is asked: the asked members, the rules version in force, the sealed form."""
-    _secretariat_only(person)
+    service.secretariat_only(person)
     async with conn.transaction():
         row = await _row(conn, consultation_id, "FOR UPDATE")
         if row["state"] != "draft":
@@ -457,7 +427,7 @@ async def open_(
 async def set_deadline(
     conn: asyncpg.Connection, person: Person, consultation_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
-    _secretariat_only(person)
+    service.secretariat_only(person)
     deadline = service._when(body.get("deadline"), "deadline")
     async with conn.transaction():
         row = await _row(conn, consultation_id, "FOR UPDATE")
@@ -578,7 +548,7 @@ async def close(
     conn: asyncpg.Connection, hub: ax.Hub, person: Person, consultation_id: str
 ) -> dict[str, Any]:
     """Early, once every asked member answered."""
-    _secretariat_only(person)
+    service.secretariat_only(person)
     async with conn.transaction():
         row = await _row(conn, consultation_id, "FOR UPDATE")
         if row["state"] != "open":

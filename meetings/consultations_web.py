@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from meetings import axis_port as ax
-from meetings import ballots, consultations, report, result_letter
+from meetings import ballots, consultations, report, result_letter, service
 from meetings.web import bearer, caller, json_body, stream_paper
 
 
@@ -25,7 +25,7 @@ async def list_consultations(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     person = await caller(request)
-    consultations._secretariat_only(person)
+    service.secretariat_only(person)
     body = await json_body(request)
     hub = ax.hub_of(request.app)
     async with hub.db.connection() as conn:
@@ -50,7 +50,7 @@ async def open_(request: web.Request) -> web.Response:
 
 async def deadline(request: web.Request) -> web.Response:
     person = await caller(request)
-    consultations._secretariat_only(person)
+    service.secretariat_only(person)
     body = await json_body(request)
     async with ax.hub_of(request.app).db.connection() as conn:
         return web.json_response(await consultations.set_deadline(conn, person, _id(request), body))
@@ -102,19 +102,13 @@ async def get_report(request: web.Request) -> web.Response:
     async with ax.hub_of(request.app).db.connection() as conn:
         html = await report.for_person(conn, person, _id(request))
     return web.Response(
-        body=html,
-        content_type="text/html",
-        charset="utf-8",
-        headers={
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'",
-            "X-Content-Type-Options": "nosniff",
-        },
+        body=html, content_type="text/html", charset="utf-8", headers=report.HEADERS
     )
 
 
 async def post_result(request: web.Request) -> web.Response:
     person = await caller(request)
-    consultations._secretariat_only(person)
+    service.secretariat_only(person)
     body = await json_body(request) if request.can_read_body else {}
     hub = ax.hub_of(request.app)
     accepted = await result_letter.send(hub, person, _id(request), body)

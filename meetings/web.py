@@ -45,11 +45,6 @@ def bearer(request: web.Request) -> str:
     return token
 
 
-def secretariat_only(person: Person) -> None:
-    if not person.secretariat:
-        raise ax.Forbidden("only the secretariat (Government Office) may do this", where="person")
-
-
 async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
@@ -127,7 +122,7 @@ async def get_rules(request: web.Request) -> web.Response:
 
 async def post_rules(request: web.Request) -> web.Response:
     person = await caller(request)
-    secretariat_only(person)
+    service.secretariat_only(person)
     body = await json_body(request)
     async with ax.hub_of(request.app).db.connection() as conn:
         created = await rules.change(conn, body.get("rules"), body.get("note"), person.id)
@@ -136,7 +131,7 @@ async def post_rules(request: web.Request) -> web.Response:
 
 async def post_file(request: web.Request) -> web.Response:
     person = await caller(request)
-    secretariat_only(person)
+    service.secretariat_only(person)
     hub = ax.hub_of(request.app)
     limit = hub.config.max_document_bytes
 
