@@ -127,10 +127,11 @@ async def session_account(conn: asyncpg.Connection, token: str) -> User | None:
     return found[0] if found else None
 
 
-# The axis's own test of a live session (users.LIVE_SESSION, which users.session_user uses too),
-# for a cabinet account, as a sub-query yielding its id: meetings reads its row of that person in
-# the same round trip ($1: session_key of the token).
-LIVE_SESSION_ACCOUNT = f"SELECT u.id {users.LIVE_SESSION} AND u.role = '{CABINET_ROLE}'"
+def live_session_account(token_hash: str = "$1") -> str:  # noqa: S107 - SQL, not a secret
+    """The axis's own test of a live session (users.live_session, which users.session_user uses
+    too), for a cabinet account, as a sub-query yielding its id: meetings reads its row of that
+    person in the same round trip (`token_hash`: the SQL naming the token's session_key)."""
+    return f"SELECT u.id {users.live_session(token_hash)} AND u.role = '{CABINET_ROLE}'"
 
 
 def session_key(token: str) -> str | None:
@@ -158,6 +159,15 @@ async def audit_about(
     """An entry in the audit chain filed under `subject_id` (a consultation's id), so that
     `proof(subject_id)` gathers every entry about it, as a letter's proof does."""
     await repo.audit(conn, event, document_id=subject_id, details=details)
+
+
+async def audit_about_many(
+    conn: asyncpg.Connection, event: str, entries: list[tuple[uuid.UUID, dict[str, Any]]]
+) -> None:
+    """Entries of one event, each filed under its subject, in one statement (a batch's)."""
+    await repo.audit_many(
+        conn, [(event, None, subject, None, details) for subject, details in entries]
+    )
 
 
 async def proof(hub: Hub, subject_id: uuid.UUID) -> dict[str, Any]:
@@ -229,6 +239,13 @@ def cli_run(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     return _cli_run(work)
 
 
+def signer_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--key` and `--cert` (key_path, cert_path) as `axis doc sign` takes them."""
+    from axis.cli.sign import CERT_OPTION, KEY_OPTION
+
+    return KEY_OPTION(CERT_OPTION(command))
+
+
 def cli_config() -> Any:
     from axis.cli.main import load_config
 
@@ -281,16 +298,23 @@ def bench_sandbox(base: Any, progress: Callable[[str], None]) -> Any:
     return open_sandbox(base, 0, progress)
 
 
-def bench_hub(sandbox: Any, progress: Callable[[str], None]) -> Any:
-    """A real `axis serve` process on the sandbox (async context manager yielding a HubProcess
-    with base_url and process.pid)."""
+def bench_hub(sandbox: Any, progress: Callable[[str], None], workers: int = 1) -> Any:
+    """A real `axis serve --workers N` on the sandbox (async context manager yielding a
+    HubProcess with base_url and process.pid)."""
     from axis.benchmarks.hub_load import run_hub
 
-    return run_hub(sandbox, 1, progress)
+    return run_hub(sandbox, workers, progress)
 
 
-def resident_mib(pid: int) -> float:
-    """The resident memory now (VmRSS) of a process and every process it started, in MiB."""
-    from axis.benchmarks.hub_load import _status_kib, process_tree
+def process_tree(pid: int) -> list[int]:
+    """A process and every process it started, alive now."""
+    from axis.benchmarks.hub_load import process_tree as tree
 
-    return sum(_status_kib(p, "VmRSS") or 0 for p in process_tree(pid)) / 1024
+    return tree(pid)
+
+
+def resident_mib(pids: list[int]) -> float:
+    """The resident memory now (VmRSS) of these processes, in MiB."""
+    from axis.benchmarks.hub_load import _status_kib
+
+    return sum(_status_kib(p, "VmRSS") or 0 for p in pids) / 1024

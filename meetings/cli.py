@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import click
 
@@ -312,8 +312,15 @@ def bench_meetings(papers: int, total_mb: int, members: int, as_json: bool) -> N
 @bench_group.command("consultations")
 @click.option("--ballots", default=10000, show_default=True, type=click.IntRange(min=1))
 @click.option("--members", default=30, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Hub processes (axis serve --workers).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
-def bench_consultations(ballots: int, members: int, as_json: bool) -> None:
+def bench_consultations(ballots: int, members: int, workers: int, as_json: bool) -> None:
     """MEMBERS members with their own certificates post BALLOTS signed ballots to one
     consultation, 30 at a time, on a real `axis serve` in a throw-away sandbox; then it is closed
     and the tally recounted from the stored ballots and sealed. Baseline: the bare signature
@@ -333,7 +340,7 @@ def bench_consultations(ballots: int, members: int, as_json: bool) -> None:
 
     config = ax.cli_config()
     try:
-        found = asyncio.run(bench.run_consultations(config, ballots, members, progress))
+        found = asyncio.run(bench.run_consultations(config, ballots, members, progress, workers))
     except Exception as exc:  # a service down, the hub failing: one line, exit 1
         ax.fail(f"{type(exc).__name__}: {exc}")
     ax.emit(found, as_json=as_json)
@@ -341,24 +348,11 @@ def bench_consultations(ballots: int, members: int, as_json: bool) -> None:
 
 @cabinet.command("sign-ballot")
 @click.argument("payload_file", type=click.File("rb"), default="-", metavar="[PAYLOAD.json]")
-@click.option(
-    "--key",
-    "key_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The member's private key (PEM or DER).",
-)
-@click.option(
-    "--cert",
-    "cert_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The member's certificate, then its issuers (PEM), as registered for them.",
-)
+@ax.signer_options
 @click.option(
     "-o", "--output", type=click.File("w"), default="-", help="Where to write the ballot."
 )
-def sign_ballot(payload_file: BinaryIO, key_file: Path, cert_file: Path, output: TextIO) -> None:
+def sign_ballot(payload_file: BinaryIO, key_path: Path, cert_path: Path, output: TextIO) -> None:
     """Sign a ballot with a member's own key: reads the payload the consultation's page shows
     ({"type": "axis.cabinet.ballot", "consultation_id", "form_sha256", "member", "answers"}; a
     missing signed_at is set to now) and writes {"payload", "alg", "signature", "certificate",
@@ -381,21 +375,38 @@ def sign_ballot(payload_file: BinaryIO, key_file: Path, cert_file: Path, output:
     payload.setdefault("type", "axis.cabinet.ballot")
     payload.setdefault("signed_at", datetime.now(UTC).isoformat())
     try:
-        signer = Seal(load_private_key(key_file), load_certificates(cert_file))
+        signer = Seal(load_private_key(key_path), load_certificates(cert_path))
         signed = signer.sign_json(payload)
     except SignatureError as exc:
         ax.fail(exc.message)
     output.write(json.dumps(signed, ensure_ascii=False, indent=2) + "\n")
 
 
-@cabinet.command("check-tally")
-@click.argument("tally_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
+_SEAL_CERT = click.option(
     "--seal-cert",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The axis's seal certificate (PEM or DER), as the operator publishes it.",
 )
+
+
+def _seal_certificate(path: Path) -> Any:
+    try:
+        return people.load_certificate(path.read_bytes(), str(path))
+    except ax.AxisError as exc:
+        ax.fail(exc.message)
+
+
+def _json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        ax.fail(f"{path}: not JSON: {exc}")
+
+
+@cabinet.command("check-tally")
+@click.argument("tally_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_SEAL_CERT
 @click.option(
     "--trust",
     "trust_dir",
@@ -414,18 +425,12 @@ def check_tally(tally_file: Path, seal_cert: Path, trust_dir: Path | None, as_js
     from signing.errors import SignatureError
     from signing.trust import TrustStore
 
-    try:
-        cert = people.load_certificate(seal_cert.read_bytes(), str(seal_cert))
-    except ax.AxisError as exc:
-        ax.fail(exc.message)
+    cert = _seal_certificate(seal_cert)
     try:
         trust = TrustStore.from_directory(trust_dir) if trust_dir else None
     except SignatureError as exc:
         ax.fail(exc.message)
-    try:
-        sealed = json.loads(tally_file.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        ax.fail(f"{tally_file}: not JSON: {exc}")
+    sealed = _json_file(tally_file)
     try:
         payload = tally.check(sealed, cert, trust)
     except tally.TallyProblem as exc:
@@ -445,4 +450,45 @@ def check_tally(tally_file: Path, seal_cert: Path, trust_dir: Path | None, as_js
         text=f"ok: consultation {payload['consultation_id']}: the seal and {len(payload['ballots'])} "
         "ballots check out; the recount agrees: "
         + ", ".join(f"question {q['number']} {q['outcome']}" for q in payload["questions"]),
+    )
+
+
+@cabinet.command("check-receipt")
+@click.argument("receipt_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_SEAL_CERT
+@click.option(
+    "--ballot",
+    "ballot_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The ballot as signed, to check that it is the one the receipt names.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
+def check_receipt(
+    receipt_file: Path, seal_cert: Path, ballot_file: Path | None, as_json: bool
+) -> None:
+    """Check a ballot receipt offline: the axis's seal over its batch's Merkle root, and the
+    receipt's path up to that root (and, with --ballot, that the ballot is the one received).
+    RECEIPT_FILE is the receipt, or the whole answer of POST /v1/consultations/{id}/ballots.
+    Exit 1 naming the first problem.
+
+    Example: axis cabinet check-receipt answer.json --seal-cert seal.crt --ballot signed.json
+    """
+    from meetings import tally
+
+    cert = _seal_certificate(seal_cert)
+    receipt = _json_file(receipt_file)
+    if isinstance(receipt, dict) and "receipt" in receipt:
+        receipt = receipt["receipt"]
+    ballot = _json_file(ballot_file) if ballot_file else None
+    try:
+        payload = tally.check_receipt(receipt, cert, ballot)
+    except tally.ReceiptProblem as exc:
+        ax.fail(str(exc))
+    ax.emit(
+        {"ok": True, **payload, "ballot_checked": ballot is not None},
+        as_json=as_json,
+        text=f"ok: version {payload['version']} of member {payload['member']}'s ballot "
+        f"({payload['ballot_sha256']}) received {payload['received_at']} in consultation "
+        f"{payload['consultation_id']}"
+        + ("" if ballot else " (pass --ballot to check the ballot)"),
     )

@@ -15,26 +15,19 @@ from urllib.parse import quote
 from aiohttp import web
 
 from meetings import axis_port as ax
-from meetings import consultations, pages, people, report, result_letter, rules
+from meetings import ballots, consultations, pages, people, report, result_letter, rules
 from meetings.pages import VISITOR, cabinet_page, render
 
+# The meetings' own labels where the words are the same.
 CHOICE_LABELS = {
-    "agree": ("Đồng ý", "Agree"),
+    "agree": pages.POSITIONS["agree"],
     "disagree": ("Không đồng ý", "Disagree"),
     "other": ("Ý kiến khác", "Other"),
 }
 CONSULTATION_STATES = {
-    "draft": ("Bản nháp", "Draft"),
+    "draft": pages.STATES["draft"],
     "open": ("Đang lấy ý kiến", "Open"),
-    "closed": ("Đã kết thúc", "Closed"),
-}
-
-
-#: The report is a document of its own (it travels with the result letter), so its styles are
-#: inline; nothing else may load or run in it.
-REPORT_HEADERS = {
-    **ax.SECURITY_HEADERS,
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+    "closed": pages.STATES["closed"],
 }
 
 
@@ -156,9 +149,7 @@ async def ballot(request: web.Request) -> web.StreamResponse:
                 "signed_at": datetime.now(UTC).isoformat(),
             }
         }
-    await consultations.cast(
-        ax.hub_of(request.app), visitor.person, visitor.session.token, consultation_id, body
-    )
+    await ballots.cast(ballots.desk_of(request.app), visitor.session.token, consultation_id, body)
     return _back(consultation_id, "ballot")
 
 
@@ -181,7 +172,7 @@ async def report_page(request: web.Request) -> web.StreamResponse:
     async with ax.hub_of(request.app).db.connection() as conn:
         html = await report.for_person(conn, visitor.person, request.match_info["id"])
     return web.Response(
-        body=html, content_type="text/html", charset="utf-8", headers=REPORT_HEADERS
+        body=html, content_type="text/html", charset="utf-8", headers=report.HEADERS
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import uuid
@@ -26,15 +25,11 @@ from aiohttp import web
 from meetings import axis_port as ax
 from meetings import notices, people, rules, service, tally
 from meetings.people import Person
-from signing.errors import SignatureError
-from signing.keys import fingerprint, parse_certificates
-from signing.seal import verify_sealed_json
 
 log = logging.getLogger("meetings.consultations")
 
 MAX_QUESTIONS = 50
 MAX_PAPERS = 100
-MAX_COMMENT = 4000
 
 
 class NotAllAnswered(ax.Conflict):
@@ -45,14 +40,6 @@ class DeadlinePassed(ax.Conflict):
     code = "deadline_passed"
 
 
-class WrongForm(ax.Conflict):
-    code = "wrong_form"
-
-
-class AlreadyVoted(ax.Conflict):
-    code = "already_voted"
-
-
 class NotOpen(ax.Conflict):
     code = "not_open"
 
@@ -61,68 +48,12 @@ class NotClosed(ax.Conflict):
     code = "not_closed"
 
 
-class NotAsked(ax.Forbidden):
-    code = "not_asked"
-
-
-class NotVoting(ax.Forbidden):
-    code = "not_voting"
-
-
-class NotYours(ax.Forbidden):
-    code = "not_yours"
-
-
-class SignatureInvalid(ax.Forbidden):
-    code = "signature_invalid"
-
-
-class CertificateNotTheirs(ax.Forbidden):
-    code = "certificate_not_theirs"
-
-
 # ---------------------------------------------------------------- small checks
-
-
-def _control(text: str, where: str, *, lines: bool) -> None:
-    """No control characters (tabs and line breaks only where text may run over lines)."""
-    allowed = {"\n", "\r", "\t"} if lines else set()
-    for n, char in enumerate(text):
-        if (ord(char) < 32 or 0x7F <= ord(char) < 0xA0) and char not in allowed:
-            raise ax.BadRequest(
-                f"{where} holds a control character (U+{ord(char):04X}) at position {n}",
-                where=where,
-            )
-
-
-def _text(
-    value: object, where: str, *, limit: int = 1000, lines: bool = False, required: bool = True
-) -> str | None:
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ax.BadRequest(f"{where} is required: non-empty text", where=where)
-    if len(value) > limit:
-        raise ax.BadRequest(f"{where} is longer than {limit} characters", where=where)
-    _control(value, where, lines=lines)
-    return value.strip()
-
-
-def _path_id(value: str, what: str = "consultation") -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ax.NotFound(f"no {what} {value[:60]!r}", where=what) from None
 
 
 async def _now(conn: asyncpg.Connection) -> datetime:
     now: datetime = await conn.fetchval("SELECT clock_timestamp()")
     return now
-
-
-def _secretariat_only(person: Person) -> None:
-    if not person.secretariat:
-        raise ax.Forbidden("only the secretariat (Government Office) may do this", where="person")
 
 
 # ---------------------------------------------------------------- reading
@@ -138,7 +69,11 @@ _ROW = {
 async def _row(
     conn: asyncpg.Connection, consultation_id: str | uuid.UUID, lock: str = ""
 ) -> asyncpg.Record:
-    cid = consultation_id if isinstance(consultation_id, uuid.UUID) else _path_id(consultation_id)
+    cid = (
+        consultation_id
+        if isinstance(consultation_id, uuid.UUID)
+        else service._path_id(consultation_id, "consultation")
+    )
     row = await conn.fetchrow(_ROW[lock], cid)
     if row is None:
         raise ax.NotFound(f"no consultation {consultation_id}", where="consultation")
@@ -265,7 +200,7 @@ async def paper(
     _may_see(person, row)
     found = await conn.fetchrow(
         "SELECT * FROM consultation_papers WHERE id = $1 AND consultation_id = $2",
-        _path_id(paper_id, "paper"),
+        service._path_id(paper_id, "paper"),
         row["id"],
     )
     if found is None:
@@ -308,16 +243,18 @@ async def _paper_source(
 ) -> dict[str, Any]:
     if not isinstance(entry, dict):
         raise ax.BadRequest(f"{where} must be an object", where=where)
-    title = _text(entry.get("title"), f"{where}.title")
+    title = service.text(entry.get("title"), f"{where}.title")
     try:
         sha, size, name, content_type, document_id, ref = await service._source(conn, hub, entry)
     except ax.AxisError as exc:
         exc.message = f"{where}: {exc.message}"
         exc.where = f"{where}.{exc.where}" if exc.where else where
         raise
-    name = _text(entry.get("name"), f"{where}.name", limit=255, required=name is None) or name
+    name = (
+        service.text(entry.get("name"), f"{where}.name", limit=255, required=name is None) or name
+    )
     content_type = (
-        _text(entry.get("content_type"), f"{where}.content_type", limit=255, required=False)
+        service.text(entry.get("content_type"), f"{where}.content_type", limit=255, required=False)
         or content_type
         or "application/octet-stream"
     )
@@ -335,10 +272,10 @@ async def _paper_source(
 async def create(
     conn: asyncpg.Connection, hub: ax.Hub, person: Person, body: dict[str, Any]
 ) -> dict[str, Any]:
-    _secretariat_only(person)
-    title = _text(body.get("title"), "title")
-    summary = _text(body.get("summary"), "summary", limit=20000, lines=True)
-    requested_by = _text(body.get("requested_by"), "requested_by", limit=100)
+    service.secretariat_only(person)
+    title = service.text(body.get("title"), "title")
+    summary = service.text(body.get("summary"), "summary", limit=20000, lines=True)
+    requested_by = service.text(body.get("requested_by"), "requested_by", limit=100)
     assert requested_by is not None
     questions = body.get("questions")
     if not isinstance(questions, list) or not questions or len(questions) > MAX_QUESTIONS:
@@ -347,7 +284,7 @@ async def create(
             where="questions",
         )
     asked_texts = [
-        _text(q, f"questions[{n}]", limit=4000, lines=True) for n, q in enumerate(questions)
+        service.text(q, f"questions[{n}]", limit=4000, lines=True) for n, q in enumerate(questions)
     ]
     deadline = service._when(body.get("deadline"), "deadline")
     if deadline <= datetime.now(UTC):
@@ -419,7 +356,7 @@ async def open_(
     conn: asyncpg.Connection, hub: ax.Hub, person: Person, consultation_id: str
 ) -> dict[str, Any]:
     """Freeze what is asked: the asked members, the rules version in force, the sealed form."""
-    _secretariat_only(person)
+    service.secretariat_only(person)
     async with conn.transaction():
         row = await _row(conn, consultation_id, "FOR UPDATE")
         if row["state"] != "draft":
@@ -490,7 +427,7 @@ async def open_(
 async def set_deadline(
     conn: asyncpg.Connection, person: Person, consultation_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
-    _secretariat_only(person)
+    service.secretariat_only(person)
     deadline = service._when(body.get("deadline"), "deadline")
     async with conn.transaction():
         row = await _row(conn, consultation_id, "FOR UPDATE")
@@ -521,287 +458,15 @@ async def set_deadline(
     return await get(conn, person, consultation_id)
 
 
-# ---------------------------------------------------------------- ballots
-
-_PAYLOAD_KEYS = {"type", "consultation_id", "form_sha256", "member", "answers", "signed_at"}
-_ANSWER_KEYS = {"question", "choice", "comment"}
+# ---------------------------------------------------------------- ballots (meetings.ballots records them)
 
 
-def check_answers(answers: object, questions: int) -> None:
-    """Every question answered exactly once with a known choice; disagree and other need a comment."""
-    where = "payload.answers"
-    if not isinstance(answers, list):
-        raise ax.BadRequest(f"{where} must be a list of answers", where=where)
-    seen: set[int] = set()
-    for n, answer in enumerate(answers):
-        at = f"{where}[{n}]"
-        if not isinstance(answer, dict):
-            raise ax.BadRequest(f"{at} must be an object", where=at)
-        extra = set(answer) - _ANSWER_KEYS
-        if extra:
-            raise ax.BadRequest(f"{at}: unknown field {sorted(extra)[0]!r}", where=at)
-        number = answer.get("question")
-        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= questions:
-            raise ax.BadRequest(
-                f"{at}.question: no question {number!r}; the form asks questions 1 to {questions}",
-                where=f"{at}.question",
-            )
-        if number in seen:
-            raise ax.BadRequest(
-                f"{at}: question {number} is answered twice", where=f"{at}.question"
-            )
-        seen.add(number)
-        choice = answer.get("choice")
-        if choice not in tally.CHOICES:
-            raise ax.BadRequest(
-                f"{at}.choice must be one of {', '.join(tally.CHOICES)}, not {choice!r}",
-                where=f"{at}.choice",
-            )
-        comment = answer.get("comment")
-        if comment is not None:
-            _text(comment, f"{at}.comment", limit=MAX_COMMENT, lines=True)
-        if choice != "agree" and (not isinstance(comment, str) or not comment.strip()):
-            raise ax.BadRequest(
-                f"{at}.comment: a {choice} answer needs a comment", where=f"{at}.comment"
-            )
-    missing = [q for q in range(1, questions + 1) if q not in seen]
-    if missing:
-        raise ax.BadRequest(f"{where}: question {missing[0]} is not answered", where=where)
-
-
-def _ballot_shape(body: dict[str, Any]) -> dict[str, Any]:
-    payload = body.get("payload")
-    if not isinstance(payload, dict):
-        raise ax.BadRequest(
-            "a ballot is {payload, alg, signature, certificate, chain}", where="payload"
-        )
-    extra = set(payload) - _PAYLOAD_KEYS
-    if extra:
-        raise ax.BadRequest(
-            f"payload: unknown field {sorted(extra)[0]!r}", where=f"payload.{sorted(extra)[0]}"
-        )
-    if payload.get("type") != tally.BALLOT_TYPE:
-        raise ax.BadRequest(f"payload.type must be {tally.BALLOT_TYPE!r}", where="payload.type")
-    for key in ("consultation_id", "form_sha256", "member", "signed_at"):
-        if not isinstance(payload.get(key), str):
-            raise ax.BadRequest(f"payload.{key} is required (text)", where=f"payload.{key}")
-    service._when(payload["signed_at"], "payload.signed_at")
-    extra = set(body) - {"payload", "alg", "signature", "certificate", "chain"}
-    if extra:
-        raise ax.BadRequest(f"unknown field {sorted(extra)[0]!r}", where=sorted(extra)[0])
-    return payload
-
-
-def _voter(person: Person, row: asyncpg.Record) -> None:
-    if person.secretariat:
-        raise NotVoting("the secretariat does not vote; asked members answer", where="person")
-    if row["state"] == "draft":
-        raise ax.NotFound(f"no consultation {row['id']}", where="consultation")
-    if person.kind != "member" or not person.votes:
-        raise NotVoting(
-            f"{person.login} is a {person.kind}{'' if person.votes else ' who does not vote'}; "
-            "only asked voting members answer (a stand-in never votes)",
-            where="person",
-        )
-    if person.id not in row["asked"]:
-        raise NotAsked(f"{person.login} is not asked in this consultation", where="person")
-
-
-def _verify(hub: ax.Hub, ballot: dict[str, Any]) -> str:
-    """The signer's certificate fingerprint, once the signature and its chain to AXIS_TRUST_DIR hold."""
-    try:
-        verify_sealed_json(ballot, hub.trust)
-        return fingerprint(
-            parse_certificates(str(ballot["certificate"]).encode("ascii"), "certificate")[0]
-        )
-    except SignatureError as exc:
-        raise SignatureInvalid(
-            f"the ballot's signature does not hold: {exc.message}",
-            where="signature",
-            details={"reason": exc.code},
-        ) from None
-    except (UnicodeEncodeError, IndexError):
-        raise SignatureInvalid(
-            "the ballot's certificate is unreadable",
-            where="certificate",
-            details={"reason": "bad_certificate"},
-        ) from None
-
-
-# One round trip: the consultation, its rules, whether the certificate is the caller's, the
-# caller's last version and the ballot with this payload if they sent it before.
-_BALLOT_CONTEXT = """
-    SELECT c.id, c.state, c.deadline, c.asked, c.form_sha256, c.questions,
-           r.rules AS version_rules,
-           EXISTS (SELECT 1 FROM cabinet_certificates k
-                    WHERE k.person_id = $2 AND k.fingerprint = $3) AS registered,
-           (SELECT max(b.version) FROM consultation_ballots b
-             WHERE b.consultation_id = c.id AND b.member = $2) AS last,
-           s.id AS same_id, s.version AS same_version, s.receipt AS same_receipt
-      FROM consultations c LEFT JOIN cabinet_rules r ON r.version = c.rules_version
-      LEFT JOIN consultation_ballots s
-        ON s.consultation_id = c.id AND s.member = $2 AND s.ballot_sha256 = $4
-     WHERE c.id = $1"""
-
-# The new version, if the consultation is still open and nobody took that version (or stored
-# this payload) meanwhile. FOR SHARE: a close takes the consultation FOR UPDATE, so it waits for
-# the ballots being written and a ballot waiting for a close sees it closed. Two versions of one
-# member meet on UNIQUE (consultation_id, member, version): the later one writes nothing and
-# reads again.
-_BALLOT_INSERT = """
-    WITH c AS (SELECT state, deadline FROM consultations WHERE id = $2 FOR SHARE),
-         ins AS (
-           INSERT INTO consultation_ballots (id, consultation_id, member, version, ballot,
-                                             ballot_sha256, receipt, at)
-           SELECT $1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8 FROM c
-            WHERE c.state = 'open' AND $8 < c.deadline
-           ON CONFLICT DO NOTHING RETURNING id)
-    SELECT c.state, c.deadline, (SELECT count(*) FROM ins) AS stored FROM c"""
-
-# A member racing with their own ballots reads again at most this many times.
-_BALLOT_TRIES = 20
-
-
-async def cast(
-    hub: ax.Hub,
-    person: Person,
-    session_token: str,
-    consultation_id: str,
-    body: dict[str, Any],
-    conn: asyncpg.Connection | None = None,
-) -> tuple[dict[str, Any], bool]:
-    """Record a ballot; (the answer, True) for a new version, (the first answer, False) for the
-    same payload again. Refusals change nothing. On `conn` when given (the request's one
-    connection), else on one taken from the pool."""
-    payload = _ballot_shape(body)
-    cid = _path_id(consultation_id)
-    # The signature is checked in a thread (OpenSSL lets the event loop run meanwhile).
-    signer = await asyncio.to_thread(_verify, hub, body) if "signature" in body else ""
-    if conn is None:
-        async with hub.db.connection() as own:
-            return await _cast(hub, own, person, session_token, cid, payload, body, signer)
-    return await _cast(hub, conn, person, session_token, cid, payload, body, signer)
-
-
-async def _cast(
-    hub: ax.Hub, conn: asyncpg.Connection, person: Person, session_token: str, cid: uuid.UUID,
-    payload: dict[str, Any], body: dict[str, Any], signer: str,
-) -> tuple[dict[str, Any], bool]:  # fmt: skip
-    session = hashlib.sha256(session_token.encode()).hexdigest()
-    # The payload as it will be stored: as signed, or (no personal signature) naming the session.
-    stored_payload = payload if signer else {**payload, "session": session}
-    ballot_sha = tally.payload_sha256(stored_payload)
-    for _ in range(_BALLOT_TRIES):
-        row = await conn.fetchrow(_BALLOT_CONTEXT, cid, person.id, signer, ballot_sha)
-        if row is None:
-            raise ax.NotFound(f"no consultation {cid}", where="consultation")
-        _voter(person, row)
-        if payload["member"] != str(person.id):
-            raise NotYours(
-                f"payload.member {payload['member']!r} is not the signed-in member {person.id}",
-                where="payload.member",
-            )
-        if (
-            payload["consultation_id"] != str(row["id"])
-            or payload["form_sha256"] != row["form_sha256"]
-        ):
-            raise WrongForm(
-                "the ballot answers another consultation or form: sign the form of "
-                f"consultation {row['id']} ({row['form_sha256']})",
-                where="payload.form_sha256",
-                details={"consultation_id": str(row["id"]), "form_sha256": row["form_sha256"]},
-            )
-        check_answers(payload["answers"], len(_loads(row["questions"])))
-        version_rules = {**rules.DEFAULTS, **_loads(row["version_rules"])}
-        if signer:
-            if not row["registered"]:
-                raise CertificateNotTheirs(
-                    f"the certificate {signer} is not registered for {person.login} "
-                    "(axis cabinet person add-cert)",
-                    where="certificate",
-                )
-            ballot = {k: body[k] for k in ("payload", "alg", "signature", "certificate")}
-            ballot["chain"] = body.get("chain") or []
-        elif not version_rules["member_signature_required"]:
-            ballot = {}  # sealed below, once it is known to be new
-        else:
-            raise SignatureInvalid(
-                "the ballot carries no signature; sign it with your certificate "
-                "(axis cabinet sign-ballot --key K --cert C)",
-                where="signature",
-                details={"reason": "signature_missing"},
-            )
-        if row["same_id"] is not None:
-            return _first_answer(row, person, ballot_sha), False
-        now = datetime.now(UTC)
-        if row["state"] != "open" or now >= row["deadline"]:
-            raise _deadline_passed(row["deadline"])
-        if row["last"] is not None and not version_rules["ballot_changes"]:
-            raise AlreadyVoted(
-                "you have answered already and the rules allow no change (ballot_changes)",
-                where="ballot",
-            )
-        if not ballot:
-            # No personal certificate needed: the axis seals the ballot, naming the session.
-            ballot = hub.seal.sign_json(stored_payload)
-        version = (row["last"] or 0) + 1
-        ballot_id = ax.new_id()
-        receipt = hub.seal.sign_json(
-            {
-                "type": tally.RECEIPT_TYPE,
-                "consultation_id": str(cid),
-                "member": str(person.id),
-                "version": version,
-                "ballot_sha256": ballot_sha,
-                "received_at": now.isoformat(),
-            }
-        )
-        async with conn.transaction():
-            written = await conn.fetchrow(
-                _BALLOT_INSERT,
-                ballot_id, cid, person.id, version, json.dumps(ballot, ensure_ascii=False),
-                ballot_sha, json.dumps(receipt, ensure_ascii=False), now,
-            )  # fmt: skip
-            if written is None or written["state"] != "open" or now >= written["deadline"]:
-                deadline = written["deadline"] if written is not None else row["deadline"]
-                raise _deadline_passed(deadline)
-            if not written["stored"]:
-                continue  # another of this member's ballots came first: read again
-            await ax.audit_about(
-                conn,
-                cid,
-                "consultation_ballot",
-                {"consultation_id": str(cid), "ballot_id": str(ballot_id),
-                 "member": str(person.id), "version": version, "ballot_sha256": ballot_sha},
-            )  # fmt: skip
-        return {
-            "ballot_id": str(ballot_id),
-            "member": str(person.id),
-            "version": version,
-            "ballot_sha256": ballot_sha,
-            "receipt": receipt,
-        }, True
-    raise ax.Conflict(
-        "your other ballots kept arriving at the same moment; send this one again", where="ballot"
-    )
-
-
-def _deadline_passed(deadline: datetime) -> DeadlinePassed:
+def deadline_passed(deadline: datetime) -> DeadlinePassed:
     return DeadlinePassed(
         f"the consultation closed at its deadline {deadline.isoformat()}",
         where="consultation",
         details={"deadline": deadline.isoformat()},
     )
-
-
-def _first_answer(row: asyncpg.Record, person: Person, ballot_sha: str) -> dict[str, Any]:
-    return {
-        "ballot_id": str(row["same_id"]),
-        "member": str(person.id),
-        "version": row["same_version"],
-        "ballot_sha256": ballot_sha,
-        "receipt": _loads(row["same_receipt"]),
-    }
 
 
 async def ballots(conn: asyncpg.Connection, person: Person, consultation_id: str) -> dict[str, Any]:
@@ -883,7 +548,7 @@ async def close(
     conn: asyncpg.Connection, hub: ax.Hub, person: Person, consultation_id: str
 ) -> dict[str, Any]:
     """Early, once every asked member answered."""
-    _secretariat_only(person)
+    service.secretariat_only(person)
     async with conn.transaction():
         row = await _row(conn, consultation_id, "FOR UPDATE")
         if row["state"] != "open":

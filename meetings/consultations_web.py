@@ -3,11 +3,13 @@ meetings.consultations and write JSON (errors as the axis's `{"error": {code, me
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from meetings import axis_port as ax
-from meetings import consultations, report, result_letter
-from meetings.web import bearer, caller, caller_on, json_body, stream_paper
+from meetings import ballots, consultations, report, result_letter, service
+from meetings.web import bearer, caller, json_body, stream_paper
 
 
 def _id(request: web.Request) -> str:
@@ -23,7 +25,7 @@ async def list_consultations(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     person = await caller(request)
-    consultations._secretariat_only(person)
+    service.secretariat_only(person)
     body = await json_body(request)
     hub = ax.hub_of(request.app)
     async with hub.db.connection() as conn:
@@ -48,7 +50,7 @@ async def open_(request: web.Request) -> web.Response:
 
 async def deadline(request: web.Request) -> web.Response:
     person = await caller(request)
-    consultations._secretariat_only(person)
+    service.secretariat_only(person)
     body = await json_body(request)
     async with ax.hub_of(request.app).db.connection() as conn:
         return web.json_response(await consultations.set_deadline(conn, person, _id(request), body))
@@ -62,15 +64,18 @@ async def get_paper(request: web.Request) -> web.StreamResponse:
 
 
 async def post_ballot(request: web.Request) -> web.Response:
-    # One connection for the whole request: who calls, and the ballot.
+    # Who calls is found with the ballot, by the batch that takes it (meetings.ballots).
     token = bearer(request)
-    await request.read()  # the body comes in before a connection is taken
-    hub = ax.hub_of(request.app)
-    async with hub.db.connection() as conn:
-        person = await caller_on(conn, token)
+    body: dict[str, Any] | ax.AxisError
+    try:
         body = await json_body(request)
-        answer, created = await consultations.cast(hub, person, token, _id(request), body, conn)
-    return web.json_response(answer, status=201 if created else 200)
+    except ax.AxisError as exc:
+        body = exc  # answered as such once the session is known to be live
+    desk = ballots.desk_of(request.app)
+    answer, created = await ballots.cast(desk, token, _id(request), body)
+    return web.Response(
+        text=answer, content_type="application/json", status=201 if created else 200
+    )
 
 
 async def get_ballots(request: web.Request) -> web.Response:
@@ -97,19 +102,13 @@ async def get_report(request: web.Request) -> web.Response:
     async with ax.hub_of(request.app).db.connection() as conn:
         html = await report.for_person(conn, person, _id(request))
     return web.Response(
-        body=html,
-        content_type="text/html",
-        charset="utf-8",
-        headers={
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'",
-            "X-Content-Type-Options": "nosniff",
-        },
+        body=html, content_type="text/html", charset="utf-8", headers=report.HEADERS
     )
 
 
 async def post_result(request: web.Request) -> web.Response:
     person = await caller(request)
-    consultations._secretariat_only(person)
+    service.secretariat_only(person)
     body = await json_body(request) if request.can_read_body else {}
     hub = ax.hub_of(request.app)
     accepted = await result_letter.send(hub, person, _id(request), body)
@@ -124,6 +123,7 @@ async def get_proof(request: web.Request) -> web.Response:
 
 def setup_routes(app: web.Application) -> None:
     consultations.setup(app)
+    ballots.setup(app)
     r = app.router
     r.add_get("/v1/consultations", list_consultations)
     r.add_post("/v1/consultations", create)

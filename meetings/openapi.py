@@ -908,7 +908,19 @@ SCHEMAS.update(
                 "member": _ID,
                 "version": {"type": "integer", "minimum": 1},
                 "ballot_sha256": _HEX,
-                "receipt": {"type": "object"},
+                "receipt": {
+                    "description": "The axis.cabinet.ballot_receipt payload with its leaf, index and "
+                    "path up to the Merkle root its batch's seal signs (axis cabinet check-receipt)",
+                    **_object(
+                        {
+                            "payload": {"type": "object"},
+                            "leaf": _HEX,
+                            "index": {"type": "integer", "minimum": 0},
+                            "path": {"type": "array", "items": {"type": "object"}},
+                            "batch": {"type": "object"},
+                        }
+                    ),
+                },
             }
         ),
         "CabinetSignedBallot": {

@@ -47,12 +47,13 @@ class Person:
         return self.kind == "secretariat"
 
 
-_PERSON = """SELECT u.id, u.login, u.full_name, u.active, u.organ_id,
+#: A cabinet person's row (people.person_of reads it), for a query to end with its WHERE.
+PERSON_QUERY = """SELECT u.id, u.login, u.full_name, u.active, u.organ_id,
                     p.kind, p.title, p.votes, p.chair
                FROM cabinet_people p JOIN users u ON u.id = p.person_id"""
 
 
-def _person(row: asyncpg.Record) -> Person:
+def person_of(row: asyncpg.Record) -> Person:
     return Person(
         id=row["id"],
         login=row["login"],
@@ -155,10 +156,10 @@ async def add_certificate(conn: asyncpg.Connection, login: str, cert: x509.Certi
 
 
 async def get(conn: asyncpg.Connection, person_id: uuid.UUID) -> Person:
-    row = await conn.fetchrow(_PERSON + " WHERE u.id = $1", person_id)
+    row = await conn.fetchrow(PERSON_QUERY + " WHERE u.id = $1", person_id)
     if row is None:
         raise ax.NotFound(f"no cabinet person {person_id}", where="person")
-    return _person(row)
+    return person_of(row)
 
 
 async def by_session(conn: asyncpg.Connection, token: str) -> Person | None:
@@ -166,29 +167,29 @@ async def by_session(conn: asyncpg.Connection, token: str) -> Person | None:
     key = ax.session_key(token)
     if key is None:
         return None
-    row = await conn.fetchrow(_PERSON + f" WHERE u.id = ({ax.LIVE_SESSION_ACCOUNT})", key)
-    return None if row is None else _person(row)
+    row = await conn.fetchrow(PERSON_QUERY + f" WHERE u.id = ({ax.live_session_account()})", key)
+    return None if row is None else person_of(row)
 
 
 async def by_login(conn: asyncpg.Connection, login: str) -> Person:
-    row = await conn.fetchrow(_PERSON + " WHERE lower(u.login) = lower($1)", login)
+    row = await conn.fetchrow(PERSON_QUERY + " WHERE lower(u.login) = lower($1)", login)
     if row is None:
         raise ax.NotFound(f"no cabinet person with the login {login!r}", where="login")
-    return _person(row)
+    return person_of(row)
 
 
 async def list_all(conn: asyncpg.Connection) -> list[Person]:
     rows = await conn.fetch(
-        _PERSON
+        PERSON_QUERY
         + """ ORDER BY CASE p.kind WHEN 'member' THEN 0 WHEN 'deputy' THEN 1 ELSE 2 END,
                        NOT p.chair, u.login"""
     )
-    return [_person(r) for r in rows]
+    return [person_of(r) for r in rows]
 
 
 async def many(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID, Person]:
-    rows = await conn.fetch(_PERSON + " WHERE u.id = ANY($1::uuid[])", ids)
-    return {r["id"]: _person(r) for r in rows}
+    rows = await conn.fetch(PERSON_QUERY + " WHERE u.id = ANY($1::uuid[])", ids)
+    return {r["id"]: person_of(r) for r in rows}
 
 
 async def disable(conn: asyncpg.Connection, login: str) -> Person:

@@ -10,8 +10,16 @@ from typing import Any
 import asyncpg
 import jinja2
 
+from meetings import axis_port as ax
 from meetings import consultations, people, tally
 from meetings.people import Person
+
+#: The report is a document of its own (it travels with the result letter), so its styles are
+#: inline; nothing else may load or run in it, on the API and on the pages alike.
+HEADERS = {
+    **ax.SECURITY_HEADERS,
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+}
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),

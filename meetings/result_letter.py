@@ -17,7 +17,7 @@ from typing import Any
 
 import edoc
 from meetings import axis_port as ax
-from meetings import consultations, report
+from meetings import consultations, report, service
 from meetings.people import Person
 from signing.errors import SignatureError
 from signing.keys import load_certificates, load_private_key
@@ -142,7 +142,7 @@ async def send(
     hub: ax.Hub, person: Person, consultation_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     """The axis's acceptance of the result letter: sent now, or as it was the first time."""
-    consultations._secretariat_only(person)
+    service.secretariat_only(person)
     async with hub.db.connection() as conn:
         row = await consultations._row(conn, consultation_id)
     if row["result"] is not None:

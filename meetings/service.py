@@ -39,17 +39,36 @@ class TakenBack(ax.Gone):
 # ---------------------------------------------------------------- small checks
 
 
-def _text(
-    body: dict[str, Any], key: str, *, required: bool = True, limit: int = 1000
+def _control(text: str, where: str, *, lines: bool) -> None:
+    """No control characters (tabs and line breaks only where text may run over lines)."""
+    allowed = {"\n", "\r", "\t"} if lines else set()
+    for n, char in enumerate(text):
+        if (ord(char) < 32 or 0x7F <= ord(char) < 0xA0) and char not in allowed:
+            raise ax.BadRequest(
+                f"{where} holds a control character (U+{ord(char):04X}) at position {n}",
+                where=where,
+            )
+
+
+def text(
+    value: object, where: str, *, limit: int = 1000, lines: bool = False, required: bool = True
 ) -> str | None:
-    value = body.get(key)
+    """A text field, stripped: non-empty when required, at most `limit` characters, no control
+    character (line breaks and tabs only when `lines`); a 400 naming `where` otherwise."""
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ax.BadRequest(f"{key} is required: non-empty text", where=key)
+        raise ax.BadRequest(f"{where} is required: non-empty text", where=where)
     if len(value) > limit:
-        raise ax.BadRequest(f"{key} is longer than {limit} characters", where=key)
+        raise ax.BadRequest(f"{where} is longer than {limit} characters", where=where)
+    _control(value, where, lines=lines)
     return value.strip()
+
+
+def _text(
+    body: dict[str, Any], key: str, *, required: bool = True, limit: int = 1000
+) -> str | None:
+    return text(body.get(key), key, limit=limit, lines=True, required=required)
 
 
 def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
@@ -79,7 +98,7 @@ def _path_id(value: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise ax.NotFound(f"no {what} {value!r}", where=what) from None
+        raise ax.NotFound(f"no {what} {value[:60]!r}", where=what) from None
 
 
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)

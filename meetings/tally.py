@@ -1,17 +1,20 @@
 """The tally of a written consultation, as a pure function of the ballots, and its offline check:
 anyone holding the sealed tally, the axis's seal certificate and the members' CAs can recount it.
-Imports no database, HTTP or hub code, so `axis cabinet check-tally` runs anywhere."""
+Also the ballot receipts, sealed a batch at a time under one signature over a Merkle root, and
+their offline check. Imports no database, HTTP or hub code, so `axis cabinet check-tally` and
+`check-receipt` run anywhere."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 
+from signing import merkle
 from signing.errors import SignatureError
 from signing.keys import fingerprint, parse_certificates
 from signing.seal import canonical_json, verify_sealed_json
@@ -20,6 +23,7 @@ from signing.trust import TrustStore
 FORM_TYPE = "axis.cabinet.form"
 BALLOT_TYPE = "axis.cabinet.ballot"
 RECEIPT_TYPE = "axis.cabinet.ballot_receipt"
+RECEIPT_BATCH_TYPE = "axis.cabinet.receipt_batch"
 TALLY_TYPE = "axis.cabinet.tally"
 CHOICES = ("agree", "disagree", "other")
 
@@ -222,3 +226,66 @@ def check(sealed: Any, seal_cert: x509.Certificate, trust: TrustStore | None) ->
 def _short(question: Mapping[str, Any]) -> str:
     keys = ("agree", "disagree", "other", "no_reply", "agree_counted", "outcome", "decided_by")
     return ", ".join(f"{k}={question.get(k)}" for k in keys)
+
+
+# ---------------------------------------------------------------- receipts
+#
+# The ballots committed together get their receipts under one signature: the axis seals
+# {"type": "axis.cabinet.receipt_batch", "root", "size", "at"}, whose root is a Merkle tree's
+# (signing.merkle) over the batch's receipt payloads, and each receipt is
+# {"payload", "leaf", "index", "path", "batch"}: leaf = SHA-256 of the byte 0x00 followed by the
+# payload's canonical JSON, path from the leaf up to the sealed root.
+
+
+def seal_receipts(
+    payloads: list[dict[str, Any]], sign: Callable[[dict[str, Any]], dict[str, Any]], at: str
+) -> list[dict[str, Any]]:
+    """The receipts of a batch, in order; `sign` seals the batch's root (the axis's seal)."""
+    leaves = [merkle.leaf_hash(canonical_json(p)) for p in payloads]
+    root, paths = merkle.merkle_tree(leaves)
+    batch = sign({"type": RECEIPT_BATCH_TYPE, "root": root, "size": len(leaves), "at": at})
+    return [
+        {"payload": payload, "leaf": leaf, "index": index, "path": path, "batch": batch}
+        for index, (payload, leaf, path) in enumerate(zip(payloads, leaves, paths, strict=True))
+    ]
+
+
+class ReceiptProblem(Exception):
+    """The receipt does not hold; the message names the first problem found."""
+
+
+def check_receipt(
+    receipt: Any, seal_cert: x509.Certificate, ballot: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Check a ballot receipt offline: the axis's seal over its batch's root, the payload's leaf
+    and its path up to that root, and (when given) that `ballot` is the ballot it names. Returns
+    the receipt's payload; raises ReceiptProblem naming the first problem."""
+    try:
+        batch = verify_sealed_json(receipt["batch"], seal_cert)
+        if batch.get("type") != RECEIPT_BATCH_TYPE:
+            raise ReceiptProblem("the sealed batch is not a batch of ballot receipts")
+        payload = receipt["payload"]
+        if not isinstance(payload, dict) or payload.get("type") != RECEIPT_TYPE:
+            raise ReceiptProblem(f"this is not a ballot receipt (type {RECEIPT_TYPE!r} expected)")
+        leaf = merkle.leaf_hash(canonical_json(payload))
+        if leaf != receipt["leaf"]:
+            raise ReceiptProblem("the receipt was altered: its payload's leaf hash differs")
+        if merkle.root_from_path(leaf, list(receipt["path"])) != batch.get("root"):
+            raise ReceiptProblem(
+                "the path does not lead to the sealed root: the receipt or its path was altered"
+            )
+    except SignatureError as exc:
+        raise ReceiptProblem(f"the batch's seal does not hold: {exc.message}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ReceiptProblem(f"the receipt is malformed: {type(exc).__name__}: {exc}") from None
+    if ballot is not None:
+        try:
+            digest = payload_sha256(ballot["payload"])
+        except (KeyError, TypeError, SignatureError):
+            raise ReceiptProblem("the ballot given is not a ballot {payload, …}") from None
+        if digest != payload["ballot_sha256"]:
+            raise ReceiptProblem(
+                f"the receipt is for another ballot (SHA-256 {payload['ballot_sha256']}, "
+                f"not {digest})"
+            )
+    return payload

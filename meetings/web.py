@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 from meetings import axis_port as ax
@@ -25,12 +24,7 @@ async def caller(request: web.Request) -> Person:
     (an agency's API token is no cabinet session, so it is refused here)."""
     token = bearer(request)
     async with ax.hub_of(request.app).db.connection() as conn:
-        return await caller_on(conn, token)
-
-
-async def caller_on(conn: asyncpg.Connection, token: str) -> Person:
-    """As `caller`, for the session token already read, on the request's own connection."""
-    person = await people.by_session(conn, token)
+        person = await people.by_session(conn, token)
     if person is None:
         raise ax.Unauthorized(
             "the token is not a live cabinet session (agency tokens are not accepted here)",
@@ -49,11 +43,6 @@ def bearer(request: web.Request) -> str:
             where="Authorization",
         )
     return token
-
-
-def secretariat_only(person: Person) -> None:
-    if not person.secretariat:
-        raise ax.Forbidden("only the secretariat (Government Office) may do this", where="person")
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -133,7 +122,7 @@ async def get_rules(request: web.Request) -> web.Response:
 
 async def post_rules(request: web.Request) -> web.Response:
     person = await caller(request)
-    secretariat_only(person)
+    service.secretariat_only(person)
     body = await json_body(request)
     async with ax.hub_of(request.app).db.connection() as conn:
         created = await rules.change(conn, body.get("rules"), body.get("note"), person.id)
@@ -142,7 +131,7 @@ async def post_rules(request: web.Request) -> web.Response:
 
 async def post_file(request: web.Request) -> web.Response:
     person = await caller(request)
-    secretariat_only(person)
+    service.secretariat_only(person)
     hub = ax.hub_of(request.app)
     limit = hub.config.max_document_bytes
 

@@ -176,6 +176,17 @@ def verify_sealed_json(
     """The payload of a sealed document, once its signature and certificate check out.
 
     Pass the seal certificate the agency pinned, or a TrustStore that leads to it."""
+    return verified_signer(doc, trust_or_cert, at=at)[0]
+
+
+def verified_signer(
+    doc: dict[str, Any],
+    trust_or_cert: TrustStore | x509.Certificate,
+    *,
+    at: datetime | None = None,
+) -> tuple[dict[str, Any], x509.Certificate]:
+    """As verify_sealed_json, with the signer's certificate as read (for who signed, without
+    reading it a second time)."""
     try:
         payload = doc["payload"]
         alg = doc["alg"]
@@ -218,4 +229,4 @@ def verify_sealed_json(
         raise SignatureError(
             "seal_invalid", "the seal does not match the content: the document was altered"
         ) from None
-    return payload
+    return payload, cert

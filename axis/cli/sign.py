@@ -24,19 +24,27 @@ from signing import (
     parse_places,
 )
 
-
-@click.command("sign")
-@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option(
-    "--key", "key_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+#: The signer's key and certificate, as every command that signs takes them.
+KEY_OPTION = click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The signer's private key (PEM or DER).",
 )
-@click.option(
+CERT_OPTION = click.option(
     "--cert",
     "cert_path",
     required=True,
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="The signer's certificate (PEM or DER); may be followed by its issuers.",
 )
+
+
+@click.command("sign")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@KEY_OPTION
+@CERT_OPTION
 @click.option(
     "--chain",
     "chain_paths",

@@ -28,6 +28,12 @@ from typing import Any
 from cryptography import x509
 
 import signing
+from signing import merkle
+
+# The Merkle tree of a batch (the statuses' sealer builds its batches with them).
+from signing.merkle import leaf_hash as leaf_hash
+from signing.merkle import merkle_tree as merkle_tree
+from signing.merkle import root_from_path as root_from_path
 
 GENESIS = "0" * 64
 CHECKPOINT_TYPE = "axis.audit.checkpoint"
@@ -261,73 +267,17 @@ def _check_proof(
 # ---------------------------------------------------------------- sealed batches of statuses
 #
 # A status the axis writes for a recipient (01, arrived) is sealed in a batch: the axis signs one
-# sealed JSON {"type": "axis.status.batch", "root", "size", "at"} whose root is a Merkle tree's over
-# the batch's Status packages, and each status carries its path up to that root. Hashes (hex):
-#
-# * leaf = SHA-256 of the byte 0x00 followed by the package's bytes, exactly as stored and served;
-# * node = SHA-256 of the byte 0x01 followed by the left and the right child's 32-byte digests;
-# * a node without a sibling on its level moves up unchanged.
-#
-# The two prefixes keep a leaf from passing for a node (as in RFC 6962), so anyone can recompute
-# the root from a package and its path without this code.
+# sealed JSON {"type": "axis.status.batch", "root", "size", "at"} whose root is a Merkle tree's
+# (signing.merkle) over the batch's Status packages, exactly as stored and served, and each status
+# carries its path up to that root.
 
 STATUS_BATCH_TYPE = "axis.status.batch"
 STATUS_SEAL_TYPE = "axis.status.seal"
 STATUS_SEAL_VERSION = 1
 STATUS_SEAL_HASHING = {
     "leaf": "SHA-256 of the byte 0x00 followed by the package's bytes",
-    "node": "SHA-256 of the byte 0x01 followed by the left and the right child's digests (32 bytes each)",
-    "odd": "a node without a sibling on its level moves up unchanged",
-    "path": "from the leaf up: each step names the sibling's side (left or right) and its hash",
+    **merkle.HASHING,
 }
-
-
-def leaf_hash(package: bytes) -> str:
-    return hashlib.sha256(b"\x00" + package).hexdigest()
-
-
-def node_hash(left: str, right: str) -> str:
-    return hashlib.sha256(b"\x01" + bytes.fromhex(left) + bytes.fromhex(right)).hexdigest()
-
-
-def merkle_tree(leaves: list[str]) -> tuple[str, list[list[dict[str, str]]]]:
-    """The root over `leaves` (leaf hashes, in order) and each leaf's path to it."""
-    if not leaves:
-        raise ValueError("a Merkle tree needs at least one leaf")
-    paths: list[list[dict[str, str]]] = [[] for _ in leaves]
-    # Which leaves sit under each node of the current level.
-    level = list(leaves)
-    under: list[list[int]] = [[i] for i in range(len(leaves))]
-    while len(level) > 1:
-        next_level: list[str] = []
-        next_under: list[list[int]] = []
-        for i in range(0, len(level), 2):
-            if i + 1 == len(level):
-                next_level.append(level[i])
-                next_under.append(under[i])
-                continue
-            left, right = level[i], level[i + 1]
-            for leaf in under[i]:
-                paths[leaf].append({"side": "right", "hash": right})
-            for leaf in under[i + 1]:
-                paths[leaf].append({"side": "left", "hash": left})
-            next_level.append(node_hash(left, right))
-            next_under.append(under[i] + under[i + 1])
-        level, under = next_level, next_under
-    return level[0], paths
-
-
-def root_from_path(leaf: str, path: list[dict[str, str]]) -> str:
-    node = leaf
-    for step in path:
-        sibling = str(step["hash"])
-        if step["side"] == "left":
-            node = node_hash(sibling, node)
-        elif step["side"] == "right":
-            node = node_hash(node, sibling)
-        else:
-            raise ValueError(f"a path step's side is left or right, not {step['side']!r}")
-    return node
 
 
 def status_seal_document(

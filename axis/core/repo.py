@@ -214,6 +214,27 @@ async def audit(
     await audited(conn, [document_id] if document_id is not None else [])
 
 
+async def audit_many(
+    conn: asyncpg.Connection,
+    entries: Sequence[tuple[str, str | None, uuid.UUID | None, uuid.UUID | None, dict[str, Any]]],
+) -> None:
+    """Audit entries (event, organ, document, delivery, details) in one statement, in order: a
+    batch's, written by the transaction that commits the batch."""
+    await conn.execute(
+        """INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
+           SELECT e, o, doc, dl, d::jsonb
+             FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[], $5::text[])
+                  WITH ORDINALITY AS v(e, o, doc, dl, d, n)
+            ORDER BY n""",
+        [e[0] for e in entries],
+        [e[1] for e in entries],
+        [e[2] for e in entries],
+        [e[3] for e in entries],
+        [jsonb(e[4]) for e in entries],
+    )
+    await audited(conn, [e[2] for e in entries if e[2] is not None])
+
+
 async def audited(conn: asyncpg.Connection, document_ids: Sequence[uuid.UUID]) -> None:
     """After audit rows are written: the audit chainer wakes, and so do the live pages of the
     documents they name, once the caller's transaction is over (storage.db.notify: no NOTIFY

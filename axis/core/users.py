@@ -325,11 +325,16 @@ async def open_session(conn: asyncpg.Connection, user: User) -> Session:
     return Session(token, csrf, expires_at)
 
 
-#: The rows of a live session ($1 = its session_key) of an active user of an active agency: the one
-#: rule, for whoever joins other tables to it (a plug-in finding its person in one query).
-LIVE_SESSION = """FROM user_sessions s JOIN users u ON u.id = s.user_id
+def live_session(token_hash: str = "$1") -> str:  # noqa: S107 - SQL, not a secret
+    """The rows of a live session of an active user of an active agency, `token_hash` being the
+    SQL that names its session_key ($1, or a column of the caller's query): the one rule, for
+    whoever joins other tables to it (a plug-in finding its person, or a batch's, in one query)."""
+    return f"""FROM user_sessions s JOIN users u ON u.id = s.user_id
              JOIN agencies a ON a.organ_id = u.organ_id
-            WHERE s.token_hash = $1 AND s.expires_at > now() AND u.active AND a.active"""
+            WHERE s.token_hash = {token_hash} AND s.expires_at > now() AND u.active AND a.active"""
+
+
+LIVE_SESSION = live_session()
 
 
 async def session_user(

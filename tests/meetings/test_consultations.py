@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from meetings import tally
 from signing.keys import load_certificates
 from signing.seal import canonical_json, verify_sealed_json
 from tests.meetings.conftest import Cabinet
@@ -148,7 +149,8 @@ async def test_a_signed_ballot_gets_a_sealed_receipt_and_the_same_ballot_again_t
     )
     digest = hashlib.sha256(canonical_json(payload)).hexdigest()
     assert first["version"] == 1 and first["ballot_sha256"] == digest
-    receipt = verify_sealed_json(first["receipt"], _seal(cabinet))
+    # The receipt: its payload, under the axis's seal over its batch's Merkle root, checks offline.
+    receipt = tally.check_receipt(first["receipt"], _seal(cabinet), ballot)
     assert receipt["type"] == "axis.cabinet.ballot_receipt" and receipt["version"] == 1
     assert receipt["member"] == ids["thutuong"] and receipt["ballot_sha256"] == digest
     again = await cabinet.call(
@@ -328,14 +330,27 @@ async def test_many_members_answering_at_once_lose_nothing_and_double_nothing(
         answer = await cabinet.client.post(url, json=body, headers=cabinet.auth(login))
         return answer.status
 
-    # every ballot twice at the same moment, and four members changing their answer meanwhile
+    # every ballot twice at the same moment, and four members changing their answer meanwhile;
+    # a ballot altered after signing and one without a session among them fail alone
+    tampered = gov.sign("botruong1", gov.payload(c, "botruong1", ["agree", "agree"]))
+    tampered["payload"]["answers"][1]["choice"] = "other"
+    tampered["payload"]["answers"][1]["comment"] = "sửa sau khi ký"
+
+    async def anonymous() -> int:
+        headers = {"Authorization": "Bearer no-such-session"}
+        answer = await cabinet.client.post(url, json=ballots["botruong2"], headers=headers)
+        return answer.status
+
     statuses = await asyncio.gather(
         *(post(x, ballots[x]) for x in logins),
+        post("botruong1", tampered),
+        anonymous(),
         *(post(x, ballots[x]) for x in logins),
         *(post(x, changed[x]) for x in changed),
     )
     assert sorted(statuses).count(201) == len(logins) + len(changed)
     assert sorted(statuses).count(200) == len(logins)
+    assert sorted(statuses).count(403) == 1 and sorted(statuses).count(401) == 1
     rows = await cabinet.db.fetch(
         "SELECT member, array_agg(version ORDER BY version) AS v FROM consultation_ballots GROUP BY member"
     )
@@ -390,6 +405,23 @@ async def test_axis_cabinet_sign_ballot_makes_a_ballot_the_hub_takes(
         "POST", f"/v1/consultations/{c['id']}/ballots", "botruong2", 201, json=ballot
     )
     assert made["version"] == 1
+    # The answer's receipt checks offline, against the ballot as signed.
+    (tmp_path / "answer.json").write_text(json.dumps(made))
+    (tmp_path / "signed.json").write_text(json.dumps(ballot))
+    seal_cert = str(cabinet.config.seal_dir / "seal.crt")
+    code, out, err = await axis(
+        "cabinet", "check-receipt", str(tmp_path / "answer.json"), "--seal-cert", seal_cert,
+        "--ballot", str(tmp_path / "signed.json"), "--json", env={},
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["version"] == 1 and json.loads(out)["ballot_checked"] is True
+    other = {**ballot, "payload": {**ballot["payload"], "signed_at": "2026-01-01T00:00:00+07:00"}}
+    (tmp_path / "signed.json").write_text(json.dumps(other))
+    code, out, err = await axis(
+        "cabinet", "check-receipt", str(tmp_path / "answer.json"), "--seal-cert", seal_cert,
+        "--ballot", str(tmp_path / "signed.json"), env={},
+    )  # fmt: skip
+    assert code == 1 and "another ballot" in err
     code, out, err = await axis(
         "cabinet", "sign-ballot", str(source), "--key", str(issued.key_path),
         "--cert", str(gov.keys["botruong1"].cert_path), env={},

@@ -152,3 +152,43 @@ def test_a_sealed_tally_checks_offline_and_any_change_is_named(tmp_path: Path) -
     # without the members' CAs their signatures cannot be checked
     with pytest.raises(tally.TallyProblem, match="--trust"):
         tally.check(sealed, seal.certificate, None)
+
+
+def _receipt_payload(member: str, version: int) -> dict[str, Any]:
+    return {
+        "type": tally.RECEIPT_TYPE,
+        "consultation_id": "c1",
+        "member": member,
+        "version": version,
+        "ballot_sha256": tally.payload_sha256(_ballot(member, ["agree", "agree"])["payload"]),
+        "received_at": "2026-11-23T08:00:00+00:00",
+    }
+
+
+def test_receipts_sealed_together_each_check_offline_and_any_change_is_named(
+    tmp_path: Path,
+) -> None:
+    seal = Seal.generate(tmp_path / "seal")
+    other = Seal.generate(tmp_path / "other")
+    payloads = [_receipt_payload(m, 1) for m in ("pm", "a", "b", "c", "d")]
+    receipts = tally.seal_receipts(payloads, seal.sign_json, "2026-11-23T08:00:00+00:00")
+    # one signature for the batch, every receipt its own path to the root
+    assert len({r["batch"]["signature"] for r in receipts}) == 1
+    assert receipts[0]["batch"]["payload"]["size"] == 5
+    for n, receipt in enumerate(receipts):
+        ballot = _ballot(payloads[n]["member"], ["agree", "agree"])
+        assert tally.check_receipt(receipt, seal.certificate, ballot) == payloads[n]
+
+    first = receipts[0]
+    with pytest.raises(tally.ReceiptProblem, match="leaf hash differs"):
+        tally.check_receipt(
+            {**first, "payload": {**first["payload"], "version": 2}}, seal.certificate
+        )
+    with pytest.raises(tally.ReceiptProblem, match="does not lead to the sealed root"):
+        tally.check_receipt({**first, "path": receipts[1]["path"]}, seal.certificate)
+    with pytest.raises(tally.ReceiptProblem, match="seal does not hold"):
+        tally.check_receipt(first, other.certificate)
+    with pytest.raises(tally.ReceiptProblem, match="another ballot"):
+        tally.check_receipt(first, seal.certificate, _ballot("pm", ["disagree", "agree"]))
+    with pytest.raises(tally.ReceiptProblem, match="malformed"):
+        tally.check_receipt({"payload": first["payload"]}, seal.certificate)

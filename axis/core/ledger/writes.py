@@ -155,7 +155,7 @@ async def insert_letters(conn: asyncpg.Connection, letters: Sequence[NewLetter])
             attachments,
         )
     await _insert_inline(conn, [(letter.stored_sha256, letter.inline) for letter in letters])
-    await _audit_many(
+    await repo.audit_many(
         conn,
         [("accepted", letter.sender, letter.id, None, letter.audit) for letter in letters],
     )
@@ -209,26 +209,6 @@ async def _insert_inline(
                ON CONFLICT (sha256) DO NOTHING""",
             rows,
         )
-
-
-async def _audit_many(
-    conn: asyncpg.Connection,
-    entries: Sequence[tuple[str, str | None, uuid.UUID | None, uuid.UUID | None, dict[str, Any]]],
-) -> None:
-    """Audit entries (event, organ, document, delivery, details) in one statement, in order."""
-    await conn.execute(
-        """INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details)
-           SELECT e, o, doc, dl, d::jsonb
-             FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[], $5::text[])
-                  WITH ORDINALITY AS v(e, o, doc, dl, d, n)
-            ORDER BY n""",
-        [e[0] for e in entries],
-        [e[1] for e in entries],
-        [e[2] for e in entries],
-        [e[3] for e in entries],
-        [_dumps(e[4]) for e in entries],
-    )
-    await repo.audited(conn, [e[2] for e in entries if e[2] is not None])
 
 
 async def _insert_deliveries(

@@ -1,0 +1,574 @@
+"""A member's ballot on a written consultation, from the request to the commit.
+
+The request reads the ballot and checks what needs neither the database nor a key: its shape. The
+rest is done by the hub process's `BallotDesk`, a group commit: the ballots that arrive at about
+the same moment are checked, decided and written together, in one transaction per batch, and each
+caller is answered once that transaction has committed (a 2xx still means committed). Nothing
+waits on purpose: a batch is whatever queued while the batches before it were committing, so a
+lone ballot commits at once and a crowd shares commits.
+
+In a batch's transaction, one query reads for every ballot who sent it (the live session behind
+the token), its consultation (taken FOR SHARE, so a close, which takes it FOR UPDATE, waits for
+the batch, and a batch waiting for a close finds it closed) with its rules, the member's
+registered certificates, their last version and an earlier ballot with the same payload. Each
+ballot is then checked and decided as if alone, in the order a lone request would be answered
+(401 for no live session, then what the request found wrong, then the signature and its chain to
+AXIS_TRUST_DIR, then the consultation): a refusal changes nothing and fails no neighbour, and the
+same payload again gets the first answer. The new versions get their receipts under one seal of
+the axis over a Merkle root (meetings.tally.seal_receipts, off the event loop) and are written in
+one statement, their audit entries in another.
+
+A member's two ballots never share a batch (the later one waits for the next). Two batches
+writing the same member's next version (two hub processes) meet on the table's UNIQUE
+constraints: the later one writes nothing for that ballot and decides it again in a later batch.
+A batch PostgreSQL refuses for another reason than being away is tried again one ballot at a
+time, so one bad ballot never fails the others."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from meetings import axis_port as ax
+from meetings import people, rules, service, tally
+from meetings.consultations import _loads, deadline_passed
+from meetings.people import Person
+from signing.errors import SignatureError
+from signing.keys import fingerprint
+from signing.seal import verified_signer
+from storage.db import DatabaseUnavailable
+
+log = logging.getLogger("meetings.ballots")
+
+MAX_COMMENT = 4000
+#: Ballots one transaction takes at most.
+MAX_BATCH = 200
+#: Batches in flight at once in one hub process (each holds one pool connection).
+DRAINERS = 2
+#: How many times a ballot whose version another batch took meanwhile is decided again.
+TRIES = 20
+
+#: PostgreSQL away: the whole batch fails the same way, trying ballots alone would not help.
+_UNAVAILABLE = (
+    DatabaseUnavailable,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+)
+
+
+class WrongForm(ax.Conflict):
+    code = "wrong_form"
+
+
+class AlreadyVoted(ax.Conflict):
+    code = "already_voted"
+
+
+class NotAsked(ax.Forbidden):
+    code = "not_asked"
+
+
+class NotVoting(ax.Forbidden):
+    code = "not_voting"
+
+
+class NotYours(ax.Forbidden):
+    code = "not_yours"
+
+
+class SignatureInvalid(ax.Forbidden):
+    code = "signature_invalid"
+
+
+class CertificateNotTheirs(ax.Forbidden):
+    code = "certificate_not_theirs"
+
+
+# ---------------------------------------------------------------- what needs no database
+
+_PAYLOAD_KEYS = {"type", "consultation_id", "form_sha256", "member", "answers", "signed_at"}
+_ANSWER_KEYS = {"question", "choice", "comment"}
+
+
+def check_answers(answers: object, questions: int) -> None:
+    """Every question answered exactly once with a known choice; disagree and other need a comment."""
+    where = "payload.answers"
+    if not isinstance(answers, list):
+        raise ax.BadRequest(f"{where} must be a list of answers", where=where)
+    seen: set[int] = set()
+    for n, answer in enumerate(answers):
+        at = f"{where}[{n}]"
+        if not isinstance(answer, dict):
+            raise ax.BadRequest(f"{at} must be an object", where=at)
+        extra = set(answer) - _ANSWER_KEYS
+        if extra:
+            raise ax.BadRequest(f"{at}: unknown field {sorted(extra)[0]!r}", where=at)
+        number = answer.get("question")
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= questions:
+            raise ax.BadRequest(
+                f"{at}.question: no question {number!r}; the form asks questions 1 to {questions}",
+                where=f"{at}.question",
+            )
+        if number in seen:
+            raise ax.BadRequest(
+                f"{at}: question {number} is answered twice", where=f"{at}.question"
+            )
+        seen.add(number)
+        choice = answer.get("choice")
+        if choice not in tally.CHOICES:
+            raise ax.BadRequest(
+                f"{at}.choice must be one of {', '.join(tally.CHOICES)}, not {choice!r}",
+                where=f"{at}.choice",
+            )
+        comment = answer.get("comment")
+        if comment is not None:
+            service.text(comment, f"{at}.comment", limit=MAX_COMMENT, lines=True)
+        if choice != "agree" and (not isinstance(comment, str) or not comment.strip()):
+            raise ax.BadRequest(
+                f"{at}.comment: a {choice} answer needs a comment", where=f"{at}.comment"
+            )
+    missing = [q for q in range(1, questions + 1) if q not in seen]
+    if missing:
+        raise ax.BadRequest(f"{where}: question {missing[0]} is not answered", where=where)
+
+
+def _ballot_shape(body: dict[str, Any]) -> dict[str, Any]:
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        raise ax.BadRequest(
+            "a ballot is {payload, alg, signature, certificate, chain}", where="payload"
+        )
+    extra = set(payload) - _PAYLOAD_KEYS
+    if extra:
+        raise ax.BadRequest(
+            f"payload: unknown field {sorted(extra)[0]!r}", where=f"payload.{sorted(extra)[0]}"
+        )
+    if payload.get("type") != tally.BALLOT_TYPE:
+        raise ax.BadRequest(f"payload.type must be {tally.BALLOT_TYPE!r}", where="payload.type")
+    for key in ("consultation_id", "form_sha256", "member", "signed_at"):
+        if not isinstance(payload.get(key), str):
+            raise ax.BadRequest(f"payload.{key} is required (text)", where=f"payload.{key}")
+    service._when(payload["signed_at"], "payload.signed_at")
+    extra = set(body) - {"payload", "alg", "signature", "certificate", "chain"}
+    if extra:
+        raise ax.BadRequest(f"unknown field {sorted(extra)[0]!r}", where=sorted(extra)[0])
+    return payload
+
+
+def _voter(person: Person, row: asyncpg.Record) -> None:
+    if person.secretariat:
+        raise NotVoting("the secretariat does not vote; asked members answer", where="person")
+    if row["state"] == "draft":
+        raise ax.NotFound(f"no consultation {row['consultation_id']}", where="consultation")
+    if person.kind != "member" or not person.votes:
+        raise NotVoting(
+            f"{person.login} is a {person.kind}{'' if person.votes else ' who does not vote'}; "
+            "only asked voting members answer (a stand-in never votes)",
+            where="person",
+        )
+    if not row["asked"]:
+        raise NotAsked(f"{person.login} is not asked in this consultation", where="person")
+
+
+def _signer(hub: ax.Hub, ballot: dict[str, Any]) -> str:
+    """The signer's certificate fingerprint, once the signature and its chain to AXIS_TRUST_DIR hold."""
+    try:
+        _, certificate = verified_signer(ballot, hub.trust)
+    except SignatureError as exc:
+        raise SignatureInvalid(
+            f"the ballot's signature does not hold: {exc.message}",
+            where="signature",
+            details={"reason": exc.code},
+        ) from None
+    return fingerprint(certificate)
+
+
+# ---------------------------------------------------------------- the request's part
+
+
+async def cast(
+    desk: BallotDesk,
+    session_token: str,
+    consultation_id: str,
+    body: dict[str, Any] | ax.AxisError,
+) -> tuple[str, bool]:
+    """Record a ballot (`body`, or what was wrong with the request's body); (the answer as JSON,
+    True) for a new version, (the first answer, False) for the same payload again. Refusals
+    change nothing."""
+    key = ax.session_key(session_token)
+    if key is None:
+        raise ax.Unauthorized("the token is not a live cabinet session", where="Authorization")
+    ballot = _Ballot(key, hashlib.sha256(session_token.encode()).hexdigest())
+    try:
+        if isinstance(body, ax.AxisError):
+            raise body
+        ballot.payload = _ballot_shape(body)
+        ballot.cid = service._path_id(consultation_id, "consultation")
+    except ax.AxisError as exc:
+        ballot.problem = exc  # told once the session is known to be live
+    else:
+        ballot.body = body
+        # The payload as it will be stored: as signed, or (no personal signature) naming the
+        # session.
+        signed = "signature" in body
+        ballot.stored_payload = (
+            ballot.payload if signed else {**ballot.payload, "session": ballot.session}
+        )
+        ballot.sha256 = tally.payload_sha256(ballot.stored_payload)
+    return await desk.take(ballot)
+
+
+# ---------------------------------------------------------------- the group commit
+
+
+@dataclass(eq=False)
+class _Ballot:
+    session_key: str
+    session: str  # SHA-256 of the session token, named by a ballot the axis seals
+    cid: uuid.UUID | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+    stored_payload: dict[str, Any] = field(default_factory=dict)
+    sha256: str | None = None
+    problem: ax.AxisError | None = None
+    future: asyncio.Future[tuple[str, bool]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    tries: int = 0
+
+
+@dataclass
+class _New:
+    """A ballot decided to be the member's next version, to be written."""
+
+    ballot: _Ballot
+    person: Person
+    id: uuid.UUID
+    version: int
+    signed: dict[str, Any] | None  # as signed; None: the axis seals it
+
+
+#: Decided again in a later batch: its version was taken meanwhile, or the member's other ballot
+#: is in this batch.
+_AGAIN = object()
+_LATER = object()
+_Outcome = tuple[str, bool] | BaseException | object
+
+# Every ballot's context in one query: who sent it, its consultation (FOR SHARE) and rules, the
+# member's certificates, their last version, an earlier ballot of the same payload.
+_CONTEXT = f"""
+    SELECT p.*, c.id AS consultation_id, c.state, c.deadline, p.id = ANY(c.asked) AS asked,
+           c.form_sha256,
+           c.questions, c.version_rules,
+           (SELECT array_agg(k.fingerprint) FROM cabinet_certificates k
+             WHERE k.person_id = p.id) AS fingerprints,
+           (SELECT max(b.version) FROM consultation_ballots b
+             WHERE b.consultation_id = i.cid AND b.member = p.id) AS last,
+           prior.id AS same_id, prior.version AS same_version, prior.receipt AS same_receipt
+      FROM unnest($1::text[], $2::uuid[], $3::text[]) WITH ORDINALITY AS i(key, cid, sha, n)
+      LEFT JOIN LATERAL ({people.PERSON_QUERY}
+                          WHERE u.id = ({ax.live_session_account("i.key")})) p ON true
+      LEFT JOIN (SELECT c.id, c.state, c.deadline, c.asked, c.form_sha256,
+                        jsonb_array_length(c.questions) AS questions, r.rules AS version_rules
+                   FROM consultations c LEFT JOIN cabinet_rules r ON r.version = c.rules_version
+                  WHERE c.id = ANY($2::uuid[]) FOR SHARE OF c) c ON c.id = i.cid
+      LEFT JOIN consultation_ballots prior
+        ON prior.consultation_id = i.cid AND prior.member = p.id AND prior.ballot_sha256 = i.sha
+     ORDER BY i.n"""
+
+# The new versions; one taken meanwhile by another batch (UNIQUE) is not written.
+_INSERT = """
+    INSERT INTO consultation_ballots (id, consultation_id, member, version, ballot, ballot_sha256,
+                                      receipt, at)
+    SELECT id, cid, member, version, ballot::jsonb, sha, receipt::jsonb, $8
+      FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::text[], $7::text[])
+           WITH ORDINALITY AS v(id, cid, member, version, ballot, sha, receipt, n)
+     ORDER BY n
+    ON CONFLICT DO NOTHING RETURNING id"""
+
+
+class BallotDesk:
+    """The group commit of ballots of one hub process."""
+
+    def __init__(self, hub: ax.Hub) -> None:
+        self.hub = hub
+        self._queue: deque[_Ballot] = deque()
+        self._draining = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def take(self, ballot: _Ballot) -> tuple[str, bool]:
+        self._queue.append(ballot)
+        if self._draining < DRAINERS:
+            self._draining += 1
+            task = asyncio.create_task(self._drain(), name="ballot-group-commit")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        # The batch commits even when the request is cancelled meanwhile (the member went away):
+        # it was taken, and the same ballot again gets the first answer.
+        return await asyncio.shield(ballot.future)
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+                await self._commit(batch)
+        finally:
+            self._draining -= 1
+
+    async def _commit(self, batch: list[_Ballot]) -> None:
+        try:
+            outcomes = await self._write(batch)
+        except _UNAVAILABLE as exc:
+            _fail(batch, exc)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                log.error("event=ballot_failed consultation_id=%s error=%r", batch[0].cid, exc)
+                _fail(batch, exc)
+                return
+            log.warning("event=ballot_batch_split size=%d error=%r", len(batch), exc)
+            for one in batch:
+                await self._commit([one])
+            return
+        except BaseException as exc:
+            _fail(batch, DatabaseUnavailable(f"the ballot was interrupted: {exc!r}"))
+            raise
+        for ballot, outcome in zip(batch, outcomes, strict=True):
+            if outcome is _AGAIN or outcome is _LATER:
+                ballot.tries += outcome is _AGAIN
+                if ballot.tries < TRIES:
+                    self._queue.append(ballot)  # this drainer takes it in a next batch
+                    continue
+                outcome = ax.Conflict(
+                    "your other ballots kept arriving at the same moment; send this one again",
+                    where="ballot",
+                )
+            if ballot.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                ballot.future.set_exception(outcome)
+            else:
+                assert isinstance(outcome, tuple)
+                ballot.future.set_result(outcome)
+
+    async def _write(self, batch: list[_Ballot]) -> list[_Outcome]:
+        outcomes: list[_Outcome] = [_LATER] * len(batch)
+        new: list[tuple[int, _New]] = []
+        async with self.hub.db.connection() as conn, conn.transaction():
+            rows = await conn.fetch(
+                _CONTEXT,
+                [b.session_key for b in batch],
+                [b.cid for b in batch],
+                [b.sha256 for b in batch],
+            )
+            now = datetime.now(UTC)
+            taken: set[tuple[uuid.UUID | None, uuid.UUID]] = set()
+            for n, (ballot, row) in enumerate(zip(batch, rows, strict=True)):
+                try:
+                    decided = _decide(self.hub, ballot, row, now)
+                except ax.AxisError as exc:
+                    outcomes[n] = exc
+                    continue
+                if isinstance(decided, str):
+                    outcomes[n] = (decided, False)
+                elif (ballot.cid, decided.person.id) not in taken:
+                    taken.add((ballot.cid, decided.person.id))
+                    new.append((n, decided))
+            if new:
+                # One order for every batch, so that two batches never wait for each other.
+                new.sort(key=lambda item: (item[1].ballot.cid, item[1].person.id))
+                stored = await self._insert(conn, [w for _, w in new], now)
+                for n, w in new:
+                    outcomes[n] = stored.get(w.id, _AGAIN)
+        return outcomes
+
+    async def _insert(
+        self, conn: asyncpg.Connection, new: list[_New], now: datetime
+    ) -> dict[uuid.UUID, tuple[str, bool]]:
+        """Seal the receipts (and the ballots the axis seals), write what is still free, with
+        its audit entries; the answers of the ballots written."""
+        payloads = [
+            {
+                "type": tally.RECEIPT_TYPE,
+                "consultation_id": str(w.ballot.cid),
+                "member": str(w.person.id),
+                "version": w.version,
+                "ballot_sha256": w.ballot.sha256,
+                "received_at": now.isoformat(),
+            }
+            for w in new
+        ]
+        receipts, signed = await asyncio.to_thread(self._seal, new, payloads, now)
+        # Each receipt as JSON once, for its row and its answer; the batch's seal, which every
+        # receipt of the batch carries, written once.
+        batch = json.dumps(receipts[0]["batch"], ensure_ascii=False)
+        texts = [
+            json.dumps({k: v for k, v in r.items() if k != "batch"}, ensure_ascii=False)[:-1]
+            + f', "batch": {batch}}}'
+            for r in receipts
+        ]
+        written = {
+            r["id"]
+            for r in await conn.fetch(
+                _INSERT,
+                [w.id for w in new],
+                [w.ballot.cid for w in new],
+                [w.person.id for w in new],
+                [w.version for w in new],
+                [json.dumps(s, ensure_ascii=False) for s in signed],
+                [w.ballot.sha256 for w in new],
+                texts,
+                now,
+            )
+        }
+        answers: dict[uuid.UUID, tuple[str, bool]] = {}
+        entries: list[tuple[uuid.UUID, dict[str, Any]]] = []
+        for w, text in zip(new, texts, strict=True):
+            if w.id not in written:
+                continue
+            assert w.ballot.cid is not None and w.ballot.sha256 is not None
+            answers[w.id] = (_answer(w.id, w.person.id, w.version, w.ballot.sha256, text), True)
+            entries.append(
+                (w.ballot.cid, {"consultation_id": str(w.ballot.cid), "ballot_id": str(w.id),
+                                "member": str(w.person.id), "version": w.version,
+                                "ballot_sha256": w.ballot.sha256})
+            )  # fmt: skip
+        if entries:
+            await ax.audit_about_many(conn, "consultation_ballot", entries)
+        return answers
+
+    def _seal(
+        self, new: list[_New], payloads: list[dict[str, Any]], now: datetime
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """CPU only (a thread): the batch's receipts under one signature, and each ballot as
+        stored (a ballot without a member's signature sealed by the axis, naming the session)."""
+        seal = self.hub.seal
+        receipts = tally.seal_receipts(payloads, seal.sign_json, now.isoformat())
+        signed = [
+            w.signed if w.signed is not None else seal.sign_json(w.ballot.stored_payload)
+            for w in new
+        ]
+        return receipts, signed
+
+    async def close(self) -> None:
+        """Let the batches already taken finish (their members are waiting for them)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _fail(batch: list[_Ballot], exc: BaseException) -> None:
+    for ballot in batch:
+        if not ballot.future.done():
+            ballot.future.set_exception(exc)
+
+
+def _answer(
+    ballot_id: uuid.UUID, member: uuid.UUID, version: int, sha256: str | None, receipt: str
+) -> str:
+    """{"ballot_id", "member", "version", "ballot_sha256", "receipt"} as JSON, the receipt
+    already JSON (as stored)."""
+    head = json.dumps(
+        {"ballot_id": str(ballot_id), "member": str(member), "version": version,
+         "ballot_sha256": sha256}
+    )  # fmt: skip
+    return f'{head[:-1]}, "receipt": {receipt}}}'
+
+
+def _decide(hub: ax.Hub, ballot: _Ballot, row: asyncpg.Record, now: datetime) -> _New | str:
+    """A ballot against what is stored, checked in the order a lone request is answered: the
+    member's next version, the first answer to the same payload sent again, or the refusal
+    raised."""
+    if row["id"] is None:
+        raise ax.Unauthorized(
+            "the token is not a live cabinet session (agency tokens are not accepted here)",
+            where="Authorization",
+        )
+    if ballot.problem is not None:
+        raise ballot.problem
+    person, payload = people.person_of(row), ballot.payload
+    signer = _signer(hub, ballot.body) if "signature" in ballot.body else ""
+    if row["consultation_id"] is None:
+        raise ax.NotFound(f"no consultation {ballot.cid}", where="consultation")
+    _voter(person, row)
+    if payload["member"] != str(person.id):
+        raise NotYours(
+            f"payload.member {payload['member']!r} is not the signed-in member {person.id}",
+            where="payload.member",
+        )
+    if (
+        payload["consultation_id"] != str(row["consultation_id"])
+        or payload["form_sha256"] != row["form_sha256"]
+    ):
+        raise WrongForm(
+            "the ballot answers another consultation or form: sign the form of "
+            f"consultation {row['consultation_id']} ({row['form_sha256']})",
+            where="payload.form_sha256",
+            details={
+                "consultation_id": str(row["consultation_id"]),
+                "form_sha256": row["form_sha256"],
+            },
+        )
+    check_answers(payload["answers"], row["questions"])
+    version_rules = {**rules.DEFAULTS, **_loads(row["version_rules"])}
+    signed: dict[str, Any] | None = None
+    if signer:
+        if signer not in (row["fingerprints"] or ()):
+            raise CertificateNotTheirs(
+                f"the certificate {signer} is not registered for {person.login} "
+                "(axis cabinet person add-cert)",
+                where="certificate",
+            )
+        signed = {k: ballot.body[k] for k in ("payload", "alg", "signature", "certificate")}
+        signed["chain"] = ballot.body.get("chain") or []
+    elif version_rules["member_signature_required"]:
+        raise SignatureInvalid(
+            "the ballot carries no signature; sign it with your certificate "
+            "(axis cabinet sign-ballot --key K --cert C)",
+            where="signature",
+            details={"reason": "signature_missing"},
+        )
+    if row["same_id"] is not None:
+        return _answer(
+            row["same_id"], person.id, row["same_version"], ballot.sha256, row["same_receipt"]
+        )
+    if row["state"] != "open" or now >= row["deadline"]:
+        raise deadline_passed(row["deadline"])
+    if row["last"] is not None and not version_rules["ballot_changes"]:
+        raise AlreadyVoted(
+            "you have answered already and the rules allow no change (ballot_changes)",
+            where="ballot",
+        )
+    return _New(ballot, person, ax.new_id(), (row["last"] or 0) + 1, signed)
+
+
+# ---------------------------------------------------------------- one desk per hub process
+
+DESK = web.AppKey("meetings.ballot_desk", BallotDesk)
+
+
+def desk_of(app: web.Application) -> BallotDesk:
+    return app[DESK]
+
+
+async def running(app: web.Application) -> AsyncIterator[None]:
+    desk = app[DESK] = BallotDesk(ax.hub_of(app))
+    try:
+        yield
+    finally:
+        await desk.close()
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(running)
