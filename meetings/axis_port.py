@@ -246,6 +246,13 @@ def signer_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return KEY_OPTION(CERT_OPTION(command))
 
 
+def workers_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--workers` as `axis bench axis` takes it."""
+    from axis.cli.bench_axis import WORKERS_OPTION
+
+    return WORKERS_OPTION(command)
+
+
 def cli_config() -> Any:
     from axis.cli.main import load_config
 

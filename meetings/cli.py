@@ -312,13 +312,7 @@ def bench_meetings(papers: int, total_mb: int, members: int, as_json: bool) -> N
 @bench_group.command("consultations")
 @click.option("--ballots", default=10000, show_default=True, type=click.IntRange(min=1))
 @click.option("--members", default=30, show_default=True, type=click.IntRange(1, 1000))
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="Hub processes (axis serve --workers).",
-)
+@ax.workers_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON even on a terminal.")
 def bench_consultations(ballots: int, members: int, workers: int, as_json: bool) -> None:
     """MEMBERS members with their own certificates post BALLOTS signed ballots to one

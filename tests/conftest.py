@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +18,8 @@ from axis.config import Config
 from storage import migrations
 from storage.db import drop_database, ensure_database, with_database
 from tests.support.services import BASE_AMQP_URL, BASE_DATABASE_URL, delete_topology, unique_name
+
+CLOSE_SECONDS = 60
 
 
 async def _fresh_database(name: str) -> str:
@@ -107,10 +111,29 @@ async def client_for() -> AsyncIterator:  # type: ignore[type-arg]
 
     yield start
     for client in clients:
-        await client.close()
+        await _close_or_show_tasks(client)
     # Only once the app is closed, or it would declare them again.
     for cfg in configs:
         await delete_topology(cfg)
+
+
+async def _close_or_show_tasks(client: TestClient) -> None:  # type: ignore[type-arg]
+    """Closing an app is bounded: when it is not done within a minute, every task still running is
+    shown with its stack in the test's report (pytest-timeout's dump shows only threads)."""
+    closing = asyncio.ensure_future(client.close())
+    done, _ = await asyncio.wait({closing}, timeout=CLOSE_SECONDS)
+    if done:
+        closing.result()
+        return
+    shown = io.StringIO()
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            print(task, file=shown)
+            task.print_stack(file=shown)
+    closing.cancel()
+    pytest.fail(
+        f"the app did not close within {CLOSE_SECONDS} s; still running:\n{shown.getvalue()}"
+    )
 
 
 @pytest.fixture

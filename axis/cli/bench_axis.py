@@ -19,6 +19,16 @@ def _progress(message: str) -> None:
     click.echo(f"axis bench: {message}", err=True)
 
 
+#: The hub processes a benchmark starts (its own and the eCabinet plug-in's benchmarks).
+WORKERS_OPTION = click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Hub processes (axis serve --workers).",
+)
+
+
 @click.command("axis")
 @click.option("--docs", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option(
@@ -38,13 +48,7 @@ def _progress(message: str) -> None:
     type=click.IntRange(1, 1000),
     help="Senders posting at once.",
 )
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="Hub processes (axis serve --workers).",
-)
+@WORKERS_OPTION
 @click.option(
     "--timeout",
     default=600.0,
