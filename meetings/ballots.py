@@ -50,6 +50,8 @@ from signing.seal import verified_signer
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger("meetings.ballots")
+#: How long shut-down waits for the ballot batches being written.
+CLOSE_SECONDS = 15.0
 
 MAX_COMMENT = 4000
 #: Ballots one transaction takes at most.
@@ -462,10 +464,13 @@ class BallotDesk:
         ]
         return receipts, signed
 
-    async def close(self) -> None:
-        """Let the batches already taken finish (their members are waiting for them)."""
+    async def close(self, timeout: float = CLOSE_SECONDS) -> None:
+        """Let the batches already taken finish (their members are waiting for them), for at most
+        `timeout` seconds: shut-down never waits on a database that stopped answering."""
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            if pending:
+                log.error("event=ballot_close_stuck batches=%d seconds=%s", len(pending), timeout)
 
 
 def _fail(batch: list[_Ballot], exc: BaseException) -> None:

@@ -11,7 +11,6 @@ open or closed one they are asked in, their own ballots, and the tally once it i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import uuid
@@ -695,11 +694,15 @@ class Clock:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="consultation-clock")
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def close(self, timeout: float = 10.0) -> None:
+        """Cancel the clock and wait for it, at most `timeout` seconds (a stuck one is named)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            log.error("event=consultation_clock_close_stuck seconds=%s", timeout)
 
     async def _run(self) -> None:
         while True:

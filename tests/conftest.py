@@ -58,6 +58,7 @@ async def test_database_url(database_url: str) -> AsyncIterator[str]:
         await admin.close()
     url = with_database(BASE_DATABASE_URL, name)
     yield url
+    await _stop_running()  # the apps on it close first
     await drop_database(url)
 
 
@@ -93,28 +94,43 @@ def config(database_url: str, amqp_url: str, tmp_path: Path) -> Config:
 @pytest.fixture
 async def client_for() -> AsyncIterator:  # type: ignore[type-arg]
     """Start the axis with a given Config and return an HTTP client to it."""
-    clients: list[TestClient] = []  # type: ignore[type-arg]
-    configs: list[Config] = []
-
     from axis.adapters.bodies import SERVER_SETTINGS
     from axis.app import create_app  # imported here so pure tests need none of the service
 
     async def start(cfg: Config) -> TestClient:  # type: ignore[type-arg]
-        configs.append(cfg)
+        started = _Started(cfg)
+        _RUNNING.append(started)
         server = TestServer(create_app(cfg))
         # The settings the real server runs with (aiohttp takes them when the server starts).
         await server.start_server(**SERVER_SETTINGS)
         client = TestClient(server)
         await client.start_server()
-        clients.append(client)
+        started.client = client
         return client
 
     yield start
-    for client in clients:
-        await _close_or_show_tasks(client)
-    # Only once the app is closed, or it would declare them again.
-    for cfg in configs:
-        await delete_topology(cfg)
+    await _stop_running()
+
+
+class _Started:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.client: TestClient | None = None  # type: ignore[type-arg]
+
+
+#: The apps client_for started in this process and has not stopped yet. A test's own database
+#: (test_database_url) stops them before it is dropped: pytest tears that fixture down first when
+#: the test asked for client_for before it, and an app should not close on a database gone.
+_RUNNING: list[_Started] = []
+
+
+async def _stop_running() -> None:
+    while _RUNNING:
+        started = _RUNNING.pop(0)
+        if started.client is not None:
+            await _close_or_show_tasks(started.client)
+        # Only once the app is closed, or it would declare them again.
+        await delete_topology(started.config)
 
 
 async def _close_or_show_tasks(client: TestClient) -> None:  # type: ignore[type-arg]
