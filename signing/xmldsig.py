@@ -492,7 +492,16 @@ _KEY_VALUES = (f"{{{DS_NS}}}KeyValue", f"{{{DSIG11_NS}}}DEREncodedKeyValue")
 
 def _c14n(element: etree._Element, algorithm: str | None) -> bytes:
     exclusive, with_comments = _C14N[algorithm or ""]
-    return etree.tostring(element, method="c14n", exclusive=exclusive, with_comments=with_comments)
+    try:
+        return etree.tostring(
+            element, method="c14n", exclusive=exclusive, with_comments=with_comments
+        )
+    except etree.C14NError as exc:  # e.g. a namespace that is not an absolute URI (hostile input)
+        raise SignatureError(
+            "malformed_signature",
+            f"the {_local(element) or 'document'} element cannot be canonicalised: {exc} "
+            "(is every namespace an absolute URI?)",
+        ) from exc
 
 
 def _in_profile(signature: etree._Element) -> bool:

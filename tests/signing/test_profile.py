@@ -147,3 +147,15 @@ def test_any_changed_byte_gets_the_same_answer_from_both(
     position = data.draw(st.integers(min_value=0, max_value=len(original) - 1), label="position")
     value = data.draw(st.integers(min_value=0, max_value=255), label="byte")
     assert_same(original[:position] + bytes([value]) + original[position + 1 :], trust)
+
+
+@pytest.mark.parametrize("c14n", C14N)
+def test_a_namespace_that_is_no_absolute_uri_is_refused_by_both_not_a_crash(
+    pki: PKI, trust: TrustStore, c14n: CanonicalizationMethod
+) -> None:
+    # Found by the byte-changing test: "http!//…" cannot be canonicalised (lxml raises).
+    original = sign_with(letter(timestamp="2026/01/15 09:30:00"), pki.g22, c14n)
+    broken = original.replace(b'xmlns="http://www.mic.gov.vn', b'xmlns="http!//www.mic.gov.vn', 1)
+    assert broken != original
+    # (malformed under exclusive c14n; under inclusive c14n the signature itself no longer holds)
+    assert assert_same(broken, trust)[0] == "refused"
