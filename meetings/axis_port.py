@@ -39,7 +39,7 @@ from axis.core.errors import (
     Unprocessable,
 )
 from axis.core.ids import uuid7 as new_id
-from axis.core.waits import wait_event
+from axis.core.waits import stop_task, wait_event
 from axis.hub import Hub
 from axis.plugins import Plugin
 from axis.workers.notify import Listener
@@ -76,6 +76,7 @@ __all__ = [
     "emit",
     "fail",
     "new_id",
+    "stop_task",
     "stream_blob",
     "wait_event",
 ]

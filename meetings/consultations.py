@@ -699,9 +699,7 @@ class Clock:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-        if not done:
+        if not await ax.stop_task(task, timeout):
             log.error("event=consultation_clock_close_stuck seconds=%s", timeout)
 
     async def _run(self) -> None:

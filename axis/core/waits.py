@@ -8,7 +8,9 @@ cancellation and the time limit apart, so every loop of the hub waits with this 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
+from typing import Any
 
 
 async def wait_until(awaitable: Awaitable[object], timeout: float) -> bool:
@@ -27,3 +29,15 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
     if event.is_set():
         return True
     return await wait_until(event.wait(), timeout)
+
+
+async def stop_task(task: asyncio.Task[Any], timeout: float) -> bool:
+    """Cancel `task` and wait for it at most `timeout` seconds: False if it is still running then
+    (it is left behind, for the caller to name), else True; an error it ended with is raised."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        return False
+    with contextlib.suppress(asyncio.CancelledError):
+        task.result()
+    return True

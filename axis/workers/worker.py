@@ -10,12 +10,11 @@ starts the back-off over from its floor.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 
-from axis.core.waits import wait_event
+from axis.core.waits import stop_task, wait_event
 
 log = logging.getLogger("axis.worker")
 
@@ -89,13 +88,8 @@ class Worker:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-        if not done:
+        if not await stop_task(task, timeout):
             log.error("event=worker_close_stuck worker=%s seconds=%s", self.name, timeout)
-            return
-        with contextlib.suppress(asyncio.CancelledError):
-            task.result()
 
     async def _supervise(self) -> None:
         while True:

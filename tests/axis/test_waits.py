@@ -5,6 +5,7 @@ would otherwise hang; Python 3.11's `asyncio.wait_for` loses the cancellation th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -78,3 +79,33 @@ async def test_a_close_that_swallows_its_cancellation_holds_up_the_shut_down_one
     assert cancels == 1  # told to stop once, and left behind still running
     release.set()
     await asyncio.sleep(0.01)
+
+
+async def test_stop_task_leaves_behind_a_task_that_will_not_stop_and_raises_what_one_ended_with() -> (
+    None
+):
+    from axis.core.waits import stop_task
+
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    async def failing() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            raise ValueError("broken on the way out")
+
+    left = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    assert await stop_task(left, 0.1) is False and not left.done()
+    release.set()
+    await left
+    assert await stop_task(asyncio.create_task(asyncio.sleep(60)), 1.0) is True
+    broken = asyncio.create_task(failing())
+    await asyncio.sleep(0)
+    with pytest.raises(ValueError, match="on the way out"):
+        await stop_task(broken, 1.0)
