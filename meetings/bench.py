@@ -5,7 +5,6 @@ by as many readers in the same run, while the hub's resident memory is sampled."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.client
 import json
 import os
@@ -131,8 +130,7 @@ class _Resident:
             if time.monotonic() - listed >= 1.0:
                 pids, listed = ax.process_tree(self.pid), time.monotonic()
             self.growth = max(self.growth, ax.resident_mib(pids) - before)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._done.wait(), SAMPLE_SECONDS)
+            await ax.wait_event(self._done, SAMPLE_SECONDS)
 
 
 async def run(
