@@ -29,6 +29,7 @@ from tests.axis.conftest import (  # noqa: F401
     trust_dir,
     world,
 )
+from tests.support.waiting import wait_for
 from tests.support.world import World, WorldAgency, letter_package
 
 CHROMIUM = os.environ.get("AXIS_CHROMIUM", "/usr/bin/chromium")
@@ -255,7 +256,11 @@ async def test_clerk_logs_in_finds_a_letter_and_opens_it(page, office) -> None:
     await page.goto(base + "letters/" + office["letters"]["storm"][0])
     refused = page.get_by_test_id("chip-02")
     assert await refused.inner_text() == "02 từ chối / refused"
-    colour = await refused.evaluate("e => getComputedStyle(e).backgroundColor")
+    # Read again until the chip is on screen: a live update may be redrawing the timeline, and a
+    # chip taken out of the page has no computed style ('').
+    colour = await wait_for(
+        lambda: refused.evaluate("e => getComputedStyle(e).backgroundColor"), timeout=5
+    )
     assert colour == "rgb(220, 38, 38)"
     await shot(page, "05-letter-timeline")
     assert page.problems == []
