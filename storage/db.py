@@ -40,6 +40,18 @@ async def notify(conn: asyncpg.Connection, channel: str, payload: str = "") -> N
         queued.append((channel, payload))
 
 
+async def plan_on_keys(conn: asyncpg.Connection) -> None:
+    """Plan the rest of the caller's transaction on indexes (SET LOCAL enable_seqscan = off).
+
+    For transactions whose statements look rows up by a batch of keys (an unnest of a few dozen
+    ids) in tables that grow fast. PostgreSQL plans them from statistics that autovacuum
+    refreshes about once a minute, so a table that grew meanwhile (a hub just started, a burst)
+    looks small and each batch gets a hash join over a scan of the whole table: milliseconds per
+    batch, growing with the table, where a handful of index lookups would do. A table without a
+    usable index is still scanned."""
+    await conn.execute("SET LOCAL enable_seqscan = off")
+
+
 async def _no_reset(conn: asyncpg.Connection) -> None:
     """The pool's reset on release: nothing. asyncpg still rolls back a transaction left open;
     the session state that its default reset query clears (advisory locks, settings, LISTEN,

@@ -32,7 +32,7 @@ from axis.core.audit_proof import (
     seal_problem,
 )
 from axis.core.errors import AxisError, NotFound
-from storage.db import Database
+from storage.db import Database, plan_on_keys
 
 log = logging.getLogger("axis.audit")
 
@@ -43,6 +43,16 @@ _PAGE = 2000
 # Transaction-level advisory lock: only one chainer in the cluster extends the chain at a time,
 # and the lock goes with the commit, so a pooled connection never keeps it.
 _LOCK_KEY = 0x4158_4953_4155_44  # "AXISAUD"
+
+
+# The links of one batch, written by id. The chainer plans its transaction on indexes
+# (storage.db.plan_on_keys): the table grows fast and its statistics lag behind.
+_CHAIN = """
+    UPDATE audit_events a
+       SET chain_seq = v.seq, prev_hash = v.prev, content_hash = v.digest, hash = v.hash
+      FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[])
+           AS v(id, seq, prev, digest, hash)
+     WHERE a.id = v.id"""
 
 
 class AuditNotCovered(AxisError):
@@ -82,6 +92,7 @@ async def chain_pending(
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
         elif not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _LOCK_KEY):
             return None
+        await plan_on_keys(conn)
         head = await conn.fetchrow(
             "SELECT chain_seq, hash FROM audit_events WHERE chain_seq IS NOT NULL"
             " ORDER BY chain_seq DESC LIMIT 1"
@@ -116,11 +127,7 @@ async def chain_pending(
                 cp_seq, cp_at = seq, datetime.now(UTC)
         if rows:
             await conn.execute(
-                """UPDATE audit_events a
-                      SET chain_seq = v.seq, prev_hash = v.prev, content_hash = v.digest, hash = v.hash
-                     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[])
-                          AS v(id, seq, prev, digest, hash)
-                    WHERE a.id = v.id""",
+                _CHAIN,
                 ids,
                 seqs,
                 prevs,

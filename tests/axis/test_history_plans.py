@@ -55,6 +55,12 @@ class Explaining:
     async def fetchrow(self, sql: str, *args: object) -> None:
         await self._explain(sql, *args)
 
+    async def execute(self, sql: str, *args: object) -> str:
+        if sql.startswith("SET LOCAL "):
+            return str(await self.conn.execute(sql))  # a planner setting: it must take effect
+        await self._explain(sql, *args)
+        return ""
+
 
 def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     found = [plan]
@@ -182,3 +188,75 @@ async def test_the_inbox_and_the_lists_read_one_agency_s_rows(
     await lists.sent(explaining, organ, lists.Search())  # type: ignore[arg-type]
 
     assert whole_table_scans(explaining.plans) == []
+
+
+# ---------------------------------------------------------------- plans made while small
+
+
+@pytest.fixture
+async def young(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A ledger that is still small (a hub just started), analysed. A plan PostgreSQL makes for
+    it reads small tables whole; a connection keeps its statements' generic plans (PostgreSQL's
+    plan cache, asyncpg's prepared statements) while a burst grows the tables faster than
+    autovacuum analyses them, so that plan goes on serving the grown table (seen in
+    `axis bench axis`: each acknowledgement read every delivery twice)."""
+    name = f"axis_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(with_database(BASE_DATABASE_URL, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{database_url.rsplit("/", 1)[1]}"')
+    finally:
+        await admin.close()
+    url = with_database(BASE_DATABASE_URL, name)
+    conn = await asyncpg.connect(url)
+    try:
+        for organ in PULL[:4]:
+            await agencies.add(conn, organ_id=organ, name=f"Cơ quan {organ}")
+        await write_history(conn, HistoryShape(PULL[:4], PULL[:1]), 0, 60, 60)
+        await conn.execute("ANALYZE")
+        yield conn
+    finally:
+        await conn.close()
+        await drop_database(url)
+
+
+async def _some_acks(conn: asyncpg.Connection) -> list[ledger.AckRequest]:
+    rows = await conn.fetch("SELECT id, recipient FROM deliveries ORDER BY seq DESC LIMIT 20")
+    return [ledger.AckRequest(r["id"], r["recipient"], "inbox") for r in rows]
+
+
+async def test_a_batch_of_ids_is_planned_as_a_whole_table_scan_while_the_table_is_small(
+    young: asyncpg.Connection,
+) -> None:
+    """The yardstick: left to the statistics of a small table, a batch reads it whole."""
+    requests = await _some_acks(young)
+    explaining = Explaining(young)
+    await explaining.fetch(
+        "SELECT d.* FROM deliveries d JOIN unnest($1::uuid[]) AS r(id) ON r.id = d.id",
+        [r.delivery_id for r in requests],
+    )
+    assert whole_table_scans(explaining.plans) == ["deliveries"]
+
+
+async def test_acknowledging_a_batch_is_planned_on_indexes_whatever_the_statistics(
+    young: asyncpg.Connection,
+) -> None:
+    requests = await _some_acks(young)
+    explaining = Explaining(young)
+    async with young.transaction():
+        await ledger.acknowledge_many(explaining, requests)  # type: ignore[arg-type]
+
+    assert len(explaining.plans) == 1 and whole_table_scans(explaining.plans) == []
+    assert "deliveries_pkey" in indexes_used(explaining.plans)
+
+
+async def test_the_sealer_is_planned_on_indexes_whatever_the_statistics(
+    young: asyncpg.Connection,
+) -> None:
+    await young.execute(
+        "INSERT INTO arrivals (delivery_id, acknowledged_at) SELECT id, now() FROM deliveries"
+    )
+    explaining = Explaining(young)
+    async with young.transaction():
+        await ledger.arrivals_to_seal(explaining, 100)  # type: ignore[arg-type]
+
+    assert len(explaining.plans) == 1 and whole_table_scans(explaining.plans) == []

@@ -23,6 +23,7 @@ from axis.core.ledger.records import (
     Trace,
     TraceLine,
 )
+from storage.db import plan_on_keys
 
 
 def visible_to(organ_param: str) -> str:
@@ -318,7 +319,9 @@ async def arrivals_to_seal(
 ) -> list[Arrival]:
     """Acknowledged letters whose status 01 is still to be sealed, oldest acknowledgement first,
     taken for the caller's transaction. The sealer skips rows another one holds; asking for one
-    `delivery_id` waits for it instead (a status posted right after must follow its 01)."""
+    `delivery_id` waits for it instead (a status posted right after must follow its 01). The
+    rest of the caller's transaction (the sealer's writes by delivery id) is planned on indexes."""
+    await plan_on_keys(conn)
     rows = await conn.fetch(
         """SELECT a.delivery_id, a.acknowledged_at, d.recipient, ra.name AS recipient_name,
                   doc.id AS letter_id, doc.sender, doc.edxml_document_id, doc.code_number,

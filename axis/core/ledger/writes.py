@@ -25,7 +25,7 @@ from axis.core.ledger.records import (
     SealedArrival,
     StoredDocument,
 )
-from storage.db import notify
+from storage.db import notify, plan_on_keys
 
 
 @dataclass(frozen=True)
@@ -327,10 +327,12 @@ async def acknowledge_many(
     """→ acknowledged, once each, in one statement: audited 'acknowledged' (and 'delivered' first
     for a push, whose delivery is its acknowledgement); a letter's delivery gets business status
     01 unless the recipient already reported one, and a row in `arrivals` for the sealer to seal
-    its status 01. Returns, per delivery found for its request's recipient, the delivery as it
+    its status 01. The rest of the caller's transaction is planned on indexes (plan_on_keys).
+    Returns, per delivery found for its request's recipient, the delivery as it
     now stands and whether this call acknowledged it; an id absent from the answer is not found."""
     if not requests:
         return {}
+    await plan_on_keys(conn)  # a batch of ids in a table that grows fast
     rows = await conn.fetch(
         _ACKNOWLEDGE,
         [r.delivery_id for r in requests],
