@@ -97,6 +97,25 @@ async def insert_letter(conn: asyncpg.Connection, letter: NewLetter) -> None:
     await insert_letters(conn, [letter])
 
 
+# The letters of a batch in one statement, in the order given (a refused row refuses them all).
+_INSERT_LETTERS = """
+    INSERT INTO documents (id, kind, sender, edxml_document_id, business_type, content_sha256, size,
+        code_number, code_notation, subject, type_name, promulgation_date, due_date, signature,
+        signer_fingerprint, summary, receipt, received_at, received_sha256, responds_to)
+    SELECT id, 'letter', sender, edxml_id, business_type, sha, size, code_number, code_notation,
+           subject, type_name, promulgation_date, due_date, signature, signer, summary::jsonb,
+           receipt::jsonb, received_at, received_sha, responds_to
+      FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::text[], $6::bigint[],
+                  $7::text[], $8::text[], $9::text[], $10::text[], $11::date[], $12::date[],
+                  $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[],
+                  $18::text[], $19::uuid[])
+           WITH ORDINALITY AS l(id, sender, edxml_id, business_type, sha, size, code_number,
+                                code_notation, subject, type_name, promulgation_date, due_date,
+                                signature, signer, summary, receipt, received_at, received_sha,
+                                responds_to, n)
+     ORDER BY n"""
+
+
 async def insert_letters(conn: asyncpg.Connection, letters: Sequence[NewLetter]) -> None:
     """Many letters in the caller's transaction, set-based: one statement per table, whatever
     their number (ledger.batch commits the letters that arrive together this way). Each gets its
@@ -105,42 +124,42 @@ async def insert_letters(conn: asyncpg.Connection, letters: Sequence[NewLetter])
     identical letter already stored) refuses them all: the caller retries them one by one."""
     if not letters:
         return
-    await conn.executemany(
-        """INSERT INTO documents (id, kind, sender, edxml_document_id, business_type, content_sha256, size,
-               code_number, code_notation, subject, type_name, promulgation_date, due_date, signature,
-               signer_fingerprint, summary, receipt, received_at, received_sha256, responds_to)
-           VALUES ($1, 'letter', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb,
-                   $16::jsonb, $17, $18, $19)""",
-        [
-            (
-                letter.id,
-                letter.sender,
-                letter.edxml_document_id,
-                letter.business_type,
-                letter.stored_sha256,
-                letter.size,
-                letter.code_number,
-                letter.code_notation,
-                letter.subject,
-                letter.type_name,
-                letter.promulgation_date,
-                letter.due_date,
-                letter.signature,
-                letter.signer_fingerprint,
-                _dumps(letter.summary),
-                _dumps(letter.acceptance),
-                letter.received_at,
-                letter.received_sha256,
-                letter.links[0][0] if letter.links else None,
-            )
-            for letter in letters
-        ],
+    columns = list(
+        zip(
+            *(
+                (
+                    letter.id,
+                    letter.sender,
+                    letter.edxml_document_id,
+                    letter.business_type,
+                    letter.stored_sha256,
+                    letter.size,
+                    letter.code_number,
+                    letter.code_notation,
+                    letter.subject,
+                    letter.type_name,
+                    letter.promulgation_date,
+                    letter.due_date,
+                    letter.signature,
+                    letter.signer_fingerprint,
+                    _dumps(letter.summary),
+                    _dumps(letter.acceptance),
+                    letter.received_at,
+                    letter.received_sha256,
+                    letter.links[0][0] if letter.links else None,
+                )
+                for letter in letters
+            ),
+            strict=True,
+        )
     )
+    await conn.execute(_INSERT_LETTERS, *columns)
     links = [(letter.id, target, kind) for letter in letters for target, kind in letter.links]
     if links:
-        await conn.executemany(
-            "INSERT INTO document_links (from_document, to_document, kind) VALUES ($1, $2, $3)",
-            links,
+        await conn.execute(
+            """INSERT INTO document_links (from_document, to_document, kind)
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[])""",
+            *zip(*links, strict=True),
         )
     attachments = [
         (letter.id, i, a.content_id, a.name, a.content_type, a.description, a.size, a.sha256)
@@ -148,11 +167,12 @@ async def insert_letters(conn: asyncpg.Connection, letters: Sequence[NewLetter])
         for i, a in enumerate(letter.attachments, start=1)
     ]
     if attachments:
-        await conn.executemany(
+        await conn.execute(
             """INSERT INTO document_attachments
                    (document_id, position, content_id, name, content_type, description, size, sha256)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-            attachments,
+               SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[],
+                                    $6::text[], $7::bigint[], $8::text[])""",
+            *zip(*attachments, strict=True),
         )
     await _insert_inline(conn, [(letter.stored_sha256, letter.inline) for letter in letters])
     await repo.audit_many(
@@ -204,10 +224,11 @@ async def _insert_inline(
     content-addressed, so bytes already there are left as they are."""
     rows = list({sha: (sha, len(data), data) for sha, data in items if data is not None}.values())
     if rows:
-        await conn.executemany(
-            """INSERT INTO stored_bytes (sha256, size, data) VALUES ($1, $2, $3)
+        await conn.execute(
+            """INSERT INTO stored_bytes (sha256, size, data)
+               SELECT * FROM unnest($1::text[], $2::int[], $3::bytea[])
                ON CONFLICT (sha256) DO NOTHING""",
-            rows,
+            *zip(*rows, strict=True),
         )
 
 
