@@ -91,6 +91,24 @@ async def delivery_of(
     return DeliveryItem.from_row(row) if row is not None else None
 
 
+def _inbox_filters(
+    kind: str | None, since: datetime | None, until: datetime | None, args: list[object]
+) -> str:
+    """The SQL of the filters given (appending their values to `args`). Only those given are in
+    the statement: each combination is its own prepared statement, which PostgreSQL can plan
+    once, where `($n IS NULL OR …)` would be planned again at every call."""
+    sql = ""
+    for value, condition in (
+        (kind, "doc.kind = ${}"),
+        (since, "doc.received_at >= ${}"),
+        (until, "doc.received_at <= ${}"),
+    ):
+        if value is not None:
+            args.append(value)
+            sql += " AND " + condition.format(len(args))
+    return sql
+
+
 async def inbox(
     conn: asyncpg.Connection,
     recipients: Sequence[str],
@@ -103,19 +121,14 @@ async def inbox(
 ) -> list[DeliveryItem]:
     """Deliveries available to any of `recipients`, oldest first, of `kind` and received by the
     axis between `since` and `until` (inclusive) when given; `after_seq` pages on."""
+    args: list[object] = [list(recipients), after_seq, limit]
+    filters = _inbox_filters(kind, since, until, args)
     rows = await conn.fetch(
         _ITEM
-        + """ WHERE d.recipient = ANY($1::text[]) AND d.state = 'available' AND d.seq > $2
-                AND ($3::text IS NULL OR doc.kind = $3)
-                AND ($4::timestamptz IS NULL OR doc.received_at >= $4)
-                AND ($5::timestamptz IS NULL OR doc.received_at <= $5)
-              ORDER BY d.seq LIMIT $6""",
-        list(recipients),
-        after_seq,
-        kind,
-        since,
-        until,
-        limit,
+        + " WHERE d.recipient = ANY($1::text[]) AND d.state = 'available' AND d.seq > $2"
+        + filters
+        + " ORDER BY d.seq LIMIT $3",
+        *args,
     )
     return [DeliveryItem.from_row(r) for r in rows]
 
@@ -129,16 +142,12 @@ async def count_inbox(
     until: datetime | None = None,
 ) -> int:
     """How many deliveries `inbox` would give with the same filters, all of them."""
+    args: list[object] = [list(recipients)]
+    filters = _inbox_filters(kind, since, until, args)
     count: int = await conn.fetchval(
-        """SELECT count(*) FROM deliveries d JOIN documents doc ON doc.id = d.document_id
-            WHERE d.recipient = ANY($1::text[]) AND d.state = 'available'
-              AND ($2::text IS NULL OR doc.kind = $2)
-              AND ($3::timestamptz IS NULL OR doc.received_at >= $3)
-              AND ($4::timestamptz IS NULL OR doc.received_at <= $4)""",
-        list(recipients),
-        kind,
-        since,
-        until,
+        "SELECT count(*) FROM deliveries d JOIN documents doc ON doc.id = d.document_id"
+        " WHERE d.recipient = ANY($1::text[]) AND d.state = 'available'" + filters,
+        *args,
     )
     return count
 
