@@ -52,7 +52,8 @@ class InboxWaiters:
 
 
 class TokenCache:
-    """Agencies by API token, kept for at most `lifetime` seconds to spare a query per call.
+    """Agencies by API token, and whether an organ id is a registered agency that is active (for
+    the recipients of a letter), kept for at most `lifetime` seconds to spare a query per call.
 
     Every hub process LISTENs for agency changes (`axis_agencies`, sent when the change commits,
     whoever made it: the CLI, /vdxp, another hub) and drops the agency's entries at once; after
@@ -68,6 +69,7 @@ class TokenCache:
         #: True while the LISTEN connection is up: only then can a change reach us in time.
         self.listening = False
         self._entries: dict[str, tuple[float, Agency]] = {}
+        self._active: dict[str, tuple[float, bool]] = {}
 
     def get(self, token: str) -> Agency | None:
         if not self.listening:
@@ -88,13 +90,38 @@ class TokenCache:
             self._entries.clear()
         self._entries[token] = (time.monotonic() + self.lifetime, agency)
 
+    def active(self, organ_id: str) -> bool | None:
+        """Whether the registered agency `organ_id` is active; None when not known here (an organ
+        id no agency has is never kept: it may be registered the next moment)."""
+        if not self.listening:
+            return None
+        hit = self._active.get(organ_id)
+        if hit is None:
+            return None
+        if hit[0] <= time.monotonic():
+            self._active.pop(organ_id, None)
+            return None
+        return hit[1]
+
+    def put_active(self, found: dict[str, bool], generation: int) -> None:
+        """Keep registered agencies' `active`, read while the cache was at `generation`."""
+        if not self.listening or generation != self.generation or self.lifetime <= 0:
+            return
+        if len(self._active) + len(found) > self.MAX_ENTRIES:
+            self._active.clear()
+        expires = time.monotonic() + self.lifetime
+        for organ_id, active in found.items():
+            self._active[organ_id] = (expires, active)
+
     def agency_changed(self, organ_id: str) -> None:
         """The Listener's callback: an organ id, or "*" once (re)connected (anything may have changed)."""
         self.generation += 1
         if organ_id == "*":
             self._entries.clear()
+            self._active.clear()
             self.listening = True
             return
+        self._active.pop(organ_id, None)
         for token in [t for t, (_, a) in self._entries.items() if a.organ_id == organ_id]:
             del self._entries[token]
 
@@ -102,6 +129,7 @@ class TokenCache:
         self.listening = False
         self.generation += 1
         self._entries.clear()
+        self._active.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

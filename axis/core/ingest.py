@@ -198,16 +198,23 @@ async def submit(hub: Hub, sender: Agency, data: bytes) -> ledger.AcceptedLetter
     content_sha = hashlib.sha256(data).hexdigest()
     recipients = list(dict.fromkeys(o.organ_id for o in header.to))
 
+    cache = hub.token_cache
+    active = {o: a for o in recipients if (a := cache.active(o)) is not None}
     async with hub.db.connection() as conn:
         earlier = await _earlier(
             conn, sender.organ_id, header.document_id, business_type, content_sha
         )
         if earlier is not None:
             return earlier
-        known = {r["organ_id"]: r for r in await repo.agencies_by_ids(conn, recipients)}
+        if len(active) < len(recipients):
+            generation = cache.generation
+            rows = await repo.agencies_by_ids(conn, [o for o in recipients if o not in active])
+            found = {r["organ_id"]: r["active"] for r in rows}
+            cache.put_active(found, generation)
+            active.update(found)
         links = await _links(conn, sender, package, business_type)
-    unknown = [o for o in recipients if o not in known]
-    disabled = [o for o in recipients if o in known and not known[o]["active"]]
+    unknown = [o for o in recipients if o not in active]
+    disabled = [o for o in recipients if o in active and not active[o]]
     if unknown or disabled:
         parts = []
         if unknown:

@@ -9,6 +9,7 @@ import datetime as dt
 
 import asyncpg
 
+from axis.core import agencies
 from axis.core.agencies import Agency
 from axis.hub import TokenCache
 from axis.workers.notify import APPLICATION_NAME
@@ -60,6 +61,24 @@ def test_nothing_is_served_from_memory_while_the_hub_cannot_hear_changes() -> No
     assert cache.get("token") is None and len(cache) == 0
 
 
+def test_a_recipient_s_state_is_kept_only_while_nothing_changed_it() -> None:
+    cache = TokenCache(60)
+    cache.put_active({H41: True}, cache.generation)
+    assert cache.active(H41) is None  # not listening yet: nothing is kept
+    cache.agency_changed("*")
+    generation = cache.generation  # a letter's recipients are being read...
+    cache.agency_changed(H41)  # ...one of them is disabled meanwhile
+    cache.put_active({H41: True}, generation)
+    assert cache.active(H41) is None
+    cache.put_active({H41: True, "000.00.00.H29": False}, cache.generation)
+    assert cache.active(H41) is True and cache.active("000.00.00.H29") is False
+    assert cache.active("000.00.00.A99") is None  # never registered: asked again each time
+    cache.agency_changed(H41)
+    assert cache.active(H41) is None and cache.active("000.00.00.H29") is False
+    cache.listen_lost()
+    assert cache.active("000.00.00.H29") is None
+
+
 async def test_an_agency_disabled_while_the_hubs_listen_connection_was_down_is_refused(
     hub_config, client_for, db: asyncpg.Connection, world: World
 ) -> None:
@@ -88,3 +107,23 @@ async def test_an_agency_disabled_while_the_hubs_listen_connection_was_down_is_r
 
     await wait_for(refused, timeout=5)
     assert any(pid not in pids for pid in await wait_for(listening))
+
+
+async def test_a_recipient_disabled_elsewhere_is_refused_for_the_next_letter(
+    hub_config, client_for, db: asyncpg.Connection, world: World
+) -> None:
+    client = await client_for(dataclasses.replace(hub_config, token_cache_seconds=60.0))
+    g22 = await world.register(db, "000.00.00.G22", "Văn phòng Chính phủ")
+    await world.register(db, H41, "UBND tỉnh Nghệ An")
+    for _ in range(2):  # H41 is now known to be active in the hub's memory, for 60 s
+        resp = await client.post("/v1/documents", data=world.letter(g22, [H41]), headers=g22.auth)
+        assert resp.status == 202
+    # Disabled by another process (the CLI): its notice reaches the hub when it commits.
+    await agencies.set_active(db, H41, False)
+
+    async def refused() -> bool:
+        resp = await client.post("/v1/documents", data=world.letter(g22, [H41]), headers=g22.auth)
+        assert resp.status in (202, 422)
+        return resp.status == 422
+
+    await wait_for(refused, timeout=5)
