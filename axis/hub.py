@@ -8,6 +8,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import signing
 from axis.config import Config
@@ -72,15 +73,7 @@ class TokenCache:
         self._active: dict[str, tuple[float, bool]] = {}
 
     def get(self, token: str) -> Agency | None:
-        if not self.listening:
-            return None
-        hit = self._entries.get(token)
-        if hit is None:
-            return None
-        if hit[0] <= time.monotonic():
-            self._entries.pop(token, None)
-            return None
-        return hit[1]
+        return _fresh(self._entries, token) if self.listening else None
 
     def put(self, token: str, agency: Agency, generation: int) -> None:
         """Keep `agency`, read from the database while the cache was at `generation`."""
@@ -93,15 +86,7 @@ class TokenCache:
     def active(self, organ_id: str) -> bool | None:
         """Whether the registered agency `organ_id` is active; None when not known here (an organ
         id no agency has is never kept: it may be registered the next moment)."""
-        if not self.listening:
-            return None
-        hit = self._active.get(organ_id)
-        if hit is None:
-            return None
-        if hit[0] <= time.monotonic():
-            self._active.pop(organ_id, None)
-            return None
-        return hit[1]
+        return _fresh(self._active, organ_id) if self.listening else None
 
     def put_active(self, found: dict[str, bool], generation: int) -> None:
         """Keep registered agencies' `active`, read while the cache was at `generation`."""
@@ -133,6 +118,20 @@ class TokenCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+_V = TypeVar("_V")
+
+
+def _fresh(entries: dict[str, tuple[float, _V]], key: str) -> _V | None:
+    """The value kept under `key` until its time (dropped once past it)."""
+    hit = entries.get(key)
+    if hit is None:
+        return None
+    if hit[0] <= time.monotonic():
+        entries.pop(key, None)
+        return None
+    return hit[1]
 
 
 @dataclass

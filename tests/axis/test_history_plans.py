@@ -194,20 +194,13 @@ async def test_the_inbox_and_the_lists_read_one_agency_s_rows(
 
 
 @pytest.fixture
-async def young(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+async def young(test_database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A ledger that is still small (a hub just started), analysed. A plan PostgreSQL makes for
     it reads small tables whole; a connection keeps its statements' generic plans (PostgreSQL's
     plan cache, asyncpg's prepared statements) while a burst grows the tables faster than
     autovacuum analyses them, so that plan goes on serving the grown table (seen in
     `axis bench axis`: each acknowledgement read every delivery twice)."""
-    name = f"axis_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(with_database(BASE_DATABASE_URL, "postgres"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{database_url.rsplit("/", 1)[1]}"')
-    finally:
-        await admin.close()
-    url = with_database(BASE_DATABASE_URL, name)
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(test_database_url)
     try:
         for organ in PULL[:4]:
             await agencies.add(conn, organ_id=organ, name=f"Cơ quan {organ}")
@@ -216,7 +209,6 @@ async def young(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
-        await drop_database(url)
 
 
 async def _some_acks(conn: asyncpg.Connection) -> list[ledger.AckRequest]:
