@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from axis.core import ledger
+from axis.core.group_commit import GroupCommit
 from storage.db import Database, DatabaseUnavailable
 
 log = logging.getLogger("axis.acks")
@@ -44,6 +45,10 @@ class Outcome:
     newly: bool
 
 
+#: A request waiting in the queue, with the database it is for.
+_Waiting = tuple[Database, "ledger.AckRequest", "asyncio.Future[Outcome]"]
+
+
 def _noop() -> None:
     pass
 
@@ -52,8 +57,9 @@ class AckGroup:
     """The group committer of one hub process."""
 
     def __init__(self) -> None:
-        self._queue: list[tuple[ledger.AckRequest, asyncio.Future[Outcome]]] = []
-        self._drainers: set[asyncio.Task[None]] = set()
+        self._group: GroupCommit[_Waiting] = GroupCommit(
+            self._commit_safely, max_batch=MAX_BATCH, drainers=DRAINERS, name="ack-group-commit"
+        )
         #: Called after a commit that left status 01 to seal (the app wakes its sealer).
         self.arrived: Callable[[], None] = _noop
 
@@ -64,25 +70,23 @@ class AckGroup:
         the error that stopped that one alone (or its whole batch, PostgreSQL being away)."""
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Outcome]] = []
+        waiting: list[_Waiting] = []
         for request in requests:
             future: asyncio.Future[Outcome] = loop.create_future()
-            self._queue.append((request, future))
+            waiting.append((db, request, future))
             futures.append(future)
-        while self._queue and len(self._drainers) < DRAINERS:
-            task = asyncio.create_task(self._drain(db), name="ack-group-commit")
-            self._drainers.add(task)
-            task.add_done_callback(self._drainers.discard)
+        self._group.put_many(waiting)
         # The batch commits even if this caller goes away: acknowledging is idempotent.
         return list(await asyncio.gather(*futures, return_exceptions=True))
 
-    async def _drain(self, db: Database) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            try:
-                await self._commit(db, batch)
-            except BaseException as exc:
-                _fail(batch, DatabaseUnavailable(f"the acknowledgement was interrupted: {exc!r}"))
-                raise
+    async def _commit_safely(self, waiting: list[_Waiting]) -> None:
+        """A batch of the queue: one hub has one database, so the first item's is the batch's."""
+        batch = [(request, future) for _, request, future in waiting]
+        try:
+            await self._commit(waiting[0][0], batch)
+        except BaseException as exc:
+            _fail(batch, DatabaseUnavailable(f"the acknowledgement was interrupted: {exc!r}"))
+            raise
 
     async def _commit(
         self, db: Database, batch: list[tuple[ledger.AckRequest, asyncio.Future[Outcome]]]

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 
 from axis import metrics
+from axis.core.group_commit import GroupCommit
 from axis.core.ledger import writes
 from storage.db import Database
 
@@ -34,40 +34,23 @@ _Waiting = tuple[writes.NewLetter, asyncio.Future[None]]
 
 class LetterBatcher:
     """Writes letters in batches of up to `max_batch`, with up to `max_in_flight` transactions
-    committing at once (one fills while the other waits for its WAL flush)."""
+    committing at once (axis.core.group_commit)."""
 
     def __init__(self, db: Database, *, max_batch: int = 64, max_in_flight: int = 2) -> None:
         self.db = db
-        self.max_batch = max_batch
-        self.max_in_flight = max_in_flight
-        self._queue: deque[_Waiting] = deque()
-        self._flushing = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._group = GroupCommit(
+            self._commit, max_batch=max_batch, drainers=max_in_flight, name="letter-batch"
+        )
 
     async def insert(self, letter: writes.NewLetter) -> None:
         """Returns once the letter is committed; raises what refused it (asyncpg's
         UniqueViolationError for an identical letter already stored, SameLetterInBatch, or the
         database being away)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((letter, future))
-        if self._flushing < self.max_in_flight:
-            self._flushing += 1
-            task = asyncio.create_task(self._flush(), name="letter-batch")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._group.put((letter, future))
         # The batch commits even when the request is cancelled meanwhile (the client went away):
         # it was accepted, and a repeat of it gets the first answer.
         await asyncio.shield(future)
-
-    async def _flush(self) -> None:
-        try:
-            while self._queue:
-                batch: list[_Waiting] = []
-                while self._queue and len(batch) < self.max_batch:
-                    batch.append(self._queue.popleft())
-                await self._commit(batch)
-        finally:
-            self._flushing -= 1
 
     async def _commit(self, batch: list[_Waiting]) -> None:
         seen: set[tuple[str, str, int]] = set()
@@ -140,8 +123,7 @@ class LetterBatcher:
 
     async def close(self) -> None:
         """Let the batches already taken finish (their submitters are waiting for them)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._group.close()
 
 
 def _fail_all(writing: list[_Waiting], exc: BaseException) -> None:

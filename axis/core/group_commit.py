@@ -1,0 +1,72 @@
+"""Group commit: what callers hand in at about the same moment is committed together.
+
+Each caller puts its item in the queue and waits on a future of its own; a few drainer tasks
+each take what is queued (at most `max_batch` items) and hand it to the owner's `commit`, which
+writes the batch in one transaction and answers every item of it. Nothing waits on purpose: a
+batch is whatever queued while the batches before it were committing, so a lone item commits at
+once and a crowd shares commits. The letters (axis.core.ledger.batch), the acknowledgements
+(axis.core.acks) and eCabinet's ballots (meetings.ballots) are committed this way; what a
+refused batch does (items tried again alone, twins answered by the first) is each owner's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Generic, TypeVar
+
+log = logging.getLogger("axis.group_commit")
+
+T = TypeVar("T")
+
+
+class GroupCommit(Generic[T]):
+    """Batches of up to `max_batch` items, up to `drainers` of them committing at once (each
+    holds one pool connection: one fills while another waits for its WAL flush). `commit` must
+    settle every item it is given, whatever happens to it."""
+
+    def __init__(
+        self,
+        commit: Callable[[list[T]], Awaitable[None]],
+        *,
+        max_batch: int,
+        drainers: int,
+        name: str,
+    ) -> None:
+        self._commit = commit
+        self.max_batch = max_batch
+        self.drainers = drainers
+        self.name = name
+        self._queue: deque[T] = deque()
+        self._draining = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def put(self, item: T) -> None:
+        self.put_many((item,))
+
+    def put_many(self, items: Iterable[T]) -> None:
+        self._queue.extend(items)
+        while self._queue and self._draining < self.drainers:
+            self._draining += 1
+            task = asyncio.create_task(self._drain(), name=self.name)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                count = min(self.max_batch, len(self._queue))
+                await self._commit([self._queue.popleft() for _ in range(count)])
+        finally:
+            self._draining -= 1
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Let the batches already taken finish (their callers are waiting for them), for at most
+        `timeout` seconds: shut-down never waits on a database that stopped answering."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        if pending:
+            log.error("event=group_commit_stuck name=%s batches=%d", self.name, len(pending))
