@@ -18,6 +18,7 @@ from axis.adapters.vdxp.api import setup_routes as vdxp_routes
 from axis.config import Config
 from axis.core import repo
 from axis.core.audit import CheckpointPolicy
+from axis.core.check_pool import CheckPool
 from axis.core.errors import AxisError
 from axis.hub import Hub, TokenCache, load_seal, load_trust
 from axis.logs import request_id_var
@@ -190,6 +191,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         seal=load_seal(config.seal_dir),
         names=Names(config.queue_prefix),
         token_cache=TokenCache(config.token_cache_seconds),
+        checks=CheckPool(config.check_processes, config.trust_dir, config.inline_max_bytes),
     )
     app[HUB] = hub
     relay = Relay(db, broker, hub.names)
@@ -240,6 +242,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             ("dispatcher", dispatcher.close),
             ("rabbitmq", broker.close),
             ("letter batches", hub.letters.close),
+            ("check processes", hub.checks.close),
             ("postgresql", db.close),
             ("blob store", blobs.close),
         ]

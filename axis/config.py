@@ -59,6 +59,10 @@ DEFAULTS: dict[str, str] = {
     # The event loop of each hub process: uvloop (measured faster under `axis bench axis`), or
     # asyncio's own.
     "AXIS_EVENT_LOOP": "uvloop",
+    # Child processes of each hub process that read and verify small packages, on other cores
+    # than the event loop's: auto (one when the machine has two cores or more), or a number (0:
+    # in threads of the hub's own process).
+    "AXIS_CHECK_PROCESSES": "auto",
 }
 
 #: Every variable the service reads; docker/compose.yaml is checked against this list.
@@ -100,6 +104,7 @@ class Config:
     token_cache_seconds: float = 5.0
     event_loop: str = "uvloop"
     inline_max_bytes: int = 64 * 1024
+    check_processes: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -169,6 +174,7 @@ class Config:
             token_cache_seconds=_cache_seconds(values, "AXIS_TOKEN_CACHE_SECONDS"),
             event_loop=_event_loop(values["AXIS_EVENT_LOOP"]),
             inline_max_bytes=_inline_max(values["AXIS_INLINE_MAX_BYTES"]),
+            check_processes=_check_processes(values["AXIS_CHECK_PROCESSES"]),
         )
         if bool(cfg.tls_cert) != bool(cfg.tls_key):
             raise ConfigError("AXIS_TLS_CERT", "AXIS_TLS_CERT and AXIS_TLS_KEY go together")
@@ -227,6 +233,20 @@ def _event_loop(value: str) -> str:
     if loop not in ("asyncio", "uvloop"):
         raise ConfigError("AXIS_EVENT_LOOP", f"must be asyncio or uvloop, not {value!r}")
     return loop
+
+
+def _check_processes(value: str) -> int:
+    if value.strip().lower() == "auto":
+        return 1 if (os.cpu_count() or 1) >= 2 else 0
+    try:
+        number = int(value)
+        if not 0 <= number <= 64:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            "AXIS_CHECK_PROCESSES", f"must be auto or a whole number from 0 to 64, not {value!r}"
+        ) from None
+    return number
 
 
 def _environment(value: str) -> str:

@@ -14,6 +14,7 @@ import signing
 from axis.config import Config
 from axis.core.acks import AckGroup
 from axis.core.agencies import Agency
+from axis.core.check_pool import CheckPool
 from axis.core.ledger.batch import LetterBatcher
 from axis.workers.broker import Broker
 from axis.workers.topology import Names
@@ -147,6 +148,8 @@ class Hub:
     token_cache: TokenCache = field(default_factory=lambda: TokenCache(5.0))
     #: Group commit of submitted letters (axis/core/ledger/batch.py).
     letters: LetterBatcher = field(init=False)
+    #: Where packages are checked (axis/core/check_pool.py); none: in threads.
+    checks: CheckPool = field(default_factory=lambda: CheckPool(0, Path("."), 0))
 
     def __post_init__(self) -> None:
         self.letters = LetterBatcher(self.db)

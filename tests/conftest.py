@@ -87,6 +87,9 @@ def config(database_url: str, amqp_url: str, tmp_path: Path) -> Config:
         "AXIS_LISTEN": "127.0.0.1:0",
         "AXIS_LOG_FORMAT": "text",
         "AXIS_QUEUE_PREFIX": unique_name("t"),
+        # Packages checked in threads: a child process per app would cost each test its start
+        # (tests/axis/test_check_pool.py and the browser tests run the processes).
+        "AXIS_CHECK_PROCESSES": "0",
     }
     return Config.from_env(env)
 

@@ -47,6 +47,13 @@ class Checked:
     signer: x509.Certificate | None = None
     bound_by: str | None = None  # how the signer was bound to the sender (signing.bind_signer)
 
+    def without_signer(self) -> Checked:
+        """What crosses from a check process (a certificate object does not)."""
+        return dataclasses.replace(self, signer=None)
+
+    def with_signer(self, signer: x509.Certificate | None) -> Checked:
+        return dataclasses.replace(self, signer=signer)
+
 
 def edoc_error(exc: edoc.EdocError) -> AxisError:
     """A package the reader refused, under the reader's own code (bad_base64, invalid_date…)."""
@@ -71,7 +78,7 @@ async def check_package(hub: Hub, data: bytes, sender: Agency) -> Checked:
     """Everything a letter or status must pass before it is stored: parsed, its signature
     verified, and its signer bound to the sender. Letters (/v1, /vdxp, the pages) and statuses
     (/v1 and /vdxp, recalls included) all come through here."""
-    checked = await asyncio.to_thread(verify_package, data, sender, hub.trust)
+    checked: Checked = await hub.checks.check(data, sender, hub.trust)
     if checked.signer is None:
         return checked
     owners: list[str] = []

@@ -41,6 +41,8 @@ def hub_config(test_database_url: str, amqp_url: str, trust_dir: Path, tmp_path:
             "AXIS_PUSH_RETRY_DELAYS": "0.3,0.6,1",
             "AXIS_PUSH_MAX_ATTEMPTS": "4",
             "AXIS_PUSH_TIMEOUT": "5",
+            # In threads (see tests/conftest.py); tests/axis/test_check_pool.py runs processes.
+            "AXIS_CHECK_PROCESSES": "0",
         }
     )
     return cfg

@@ -14,12 +14,20 @@ from tests.e2e.test_reliability import PULL, _finish_and_count, _pull_world, _se
 from tests.support.waiting import wait_for
 
 
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[1])
+
+
 def _hub_processes(supervisor: int) -> set[int]:
     """The supervisor's hub processes (its children that run the hub, not the resource tracker
-    multiprocessing may start)."""
+    multiprocessing may start, nor the hub processes' own package-checking children)."""
     found = set()
     for pid in process_tree(supervisor):
-        if pid == supervisor:
+        if pid == supervisor or _parent(pid) != supervisor:
             continue
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -61,6 +69,9 @@ async def test_two_hub_processes_deliver_every_letter_once_when_one_is_killed(
     # SIGTERM: the supervisor stops both hub processes and exits cleanly.
     children = _hub_processes(supervisor)
     assert len(children) == 2
+    every = set(process_tree(supervisor)) - {supervisor}  # the checking processes too
     await hub.stop(timeout=45)
     assert hub.proc.returncode == 0, hub.log_tail()
     assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+    # A checking process leaves within a second of its hub (it watches for its parent).
+    await wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in every), timeout=10)

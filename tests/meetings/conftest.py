@@ -82,6 +82,7 @@ def hub_config(test_database_url: str, amqp_url: str, trust_dir: Path, tmp_path:
             "AXIS_TRUST_DIR": str(trust_dir),
             "AXIS_SEAL_DIR": str(tmp_path / "seal"),
             "AXIS_CABINET_ORGAN": GOV_OFFICE,
+            "AXIS_CHECK_PROCESSES": "0",  # in threads (see tests/conftest.py)
         }
     )
 
