@@ -286,7 +286,9 @@ _LATER = object()
 _Outcome = tuple[str, bool] | BaseException | object
 
 # Every ballot's context in one query: who sent it, its consultation (FOR SHARE) and rules, the
-# member's certificates, their last version, an earlier ballot of the same payload.
+# member's certificates, their last version, an earlier ballot of the same payload (looked up by
+# its UNIQUE key, one probe a ballot: as a plain join PostgreSQL may hash the whole table, which
+# grows with every ballot).
 _CONTEXT = f"""
     SELECT p.*, c.id AS consultation_id, c.state, c.deadline, p.id = ANY(c.asked) AS asked,
            c.form_sha256,
@@ -303,8 +305,9 @@ _CONTEXT = f"""
                         jsonb_array_length(c.questions) AS questions, r.rules AS version_rules
                    FROM consultations c LEFT JOIN cabinet_rules r ON r.version = c.rules_version
                   WHERE c.id = ANY($2::uuid[]) FOR SHARE OF c) c ON c.id = i.cid
-      LEFT JOIN consultation_ballots prior
-        ON prior.consultation_id = i.cid AND prior.member = p.id AND prior.ballot_sha256 = i.sha
+      LEFT JOIN LATERAL (SELECT b.id, b.version, b.receipt FROM consultation_ballots b
+                          WHERE b.consultation_id = i.cid AND b.member = p.id
+                            AND b.ballot_sha256 = i.sha LIMIT 1) prior ON true
      ORDER BY i.n"""
 
 # The new versions; one taken meanwhile by another batch (UNIQUE) is not written.
@@ -387,11 +390,6 @@ class BallotDesk:
         outcomes: list[_Outcome] = [_LATER] * len(batch)
         new: list[tuple[int, _New]] = []
         async with self.hub.db.connection() as conn, conn.transaction():
-            # The batch's statements are prepared once per connection and their plans kept:
-            # left to itself PostgreSQL plans the context query anew at every batch (its
-            # custom plans look cheaper than the generic one), and planning it costs about
-            # three times running it.
-            await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             rows = await conn.fetch(
                 _CONTEXT,
                 [b.session_key for b in batch],
