@@ -1,7 +1,9 @@
 """A member's ballot on a written consultation, from the request to the commit.
 
-The request reads the ballot and checks what needs neither the database nor a key: its shape. The
-rest is done by the hub process's `BallotDesk`, a group commit: the ballots that arrive at about
+The request reads the ballot and checks what needs no database: its shape, and its signature with
+the chain to AXIS_TRUST_DIR (the chain's verdict kept per certificate by signing.seal.SignerCache,
+so a ballot costs one signature check, done while the batch before it commits). The rest is done
+by the hub process's `BallotDesk`, a group commit: the ballots that arrive at about
 the same moment are checked, decided and written together, in one transaction per batch, and each
 caller is answered once that transaction has committed (a 2xx still means committed). Nothing
 waits on purpose: a batch is whatever queued while the batches before it were committing, so a
@@ -12,8 +14,8 @@ the token), its consultation (taken FOR SHARE, so a close, which takes it FOR UP
 the batch, and a batch waiting for a close finds it closed) with its rules, the member's
 registered certificates, their last version and an earlier ballot with the same payload. Each
 ballot is then checked and decided as if alone, in the order a lone request would be answered
-(401 for no live session, then what the request found wrong, then the signature and its chain to
-AXIS_TRUST_DIR, then the consultation): a refusal changes nothing and fails no neighbour, and the
+(401 for no live session, then what the request found wrong, then what the signature check
+found, then the consultation): a refusal changes nothing and fails no neighbour, and the
 same payload again gets the first answer. The new versions get their receipts under one seal of
 the axis over a Merkle root (meetings.tally.seal_receipts, off the event loop) and are written in
 one statement, their audit entries in another.
@@ -38,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 from aiohttp import web
 
 from meetings import axis_port as ax
@@ -45,8 +48,7 @@ from meetings import people, rules, service, tally
 from meetings.consultations import _loads, deadline_passed
 from meetings.people import Person
 from signing.errors import SignatureError
-from signing.keys import fingerprint
-from signing.seal import verified_signer
+from signing.seal import SignerCache, canonical_json
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger("meetings.ballots")
@@ -56,8 +58,11 @@ CLOSE_SECONDS = 15.0
 MAX_COMMENT = 4000
 #: Ballots one transaction takes at most.
 MAX_BATCH = 200
-#: Batches in flight at once in one hub process (each holds one pool connection).
-DRAINERS = 2
+#: Batches in flight at once in one hub process (each holds one pool connection). One: the
+#: ballots that arrive while a batch commits make the next one, and a second batch in flight
+#: would only split them into smaller transactions (measured: more PostgreSQL and hub CPU a
+#: ballot, not more ballots a second).
+DRAINERS = 1
 #: How many times a ballot whose version another batch took meanwhile is decided again.
 TRIES = 20
 
@@ -184,17 +189,21 @@ def _voter(person: Person, row: asyncpg.Record) -> None:
         raise NotAsked(f"{person.login} is not asked in this consultation", where="person")
 
 
-def _signer(hub: ax.Hub, ballot: dict[str, Any]) -> str:
-    """The signer's certificate fingerprint, once the signature and its chain to AXIS_TRUST_DIR hold."""
+def _signer(desk: BallotDesk, ballot: _Ballot) -> str | SignatureInvalid:
+    """The signer's certificate fingerprint, once the signature and its chain to AXIS_TRUST_DIR
+    hold (the chain's verdict kept by the desk's SignerCache: each ballot costs its signature),
+    or the refusal to tell if the ballot gets that far."""
     try:
-        _, certificate = verified_signer(ballot, hub.trust)
+        _, _, signer = desk.signers.verified_signer(
+            ballot.body, desk.hub.trust, data=ballot.canonical
+        )
     except SignatureError as exc:
-        raise SignatureInvalid(
+        return SignatureInvalid(
             f"the ballot's signature does not hold: {exc.message}",
             where="signature",
             details={"reason": exc.code},
-        ) from None
-    return fingerprint(certificate)
+        )
+    return signer
 
 
 # ---------------------------------------------------------------- the request's part
@@ -228,7 +237,13 @@ async def cast(
         ballot.stored_payload = (
             ballot.payload if signed else {**ballot.payload, "session": ballot.session}
         )
-        ballot.sha256 = tally.payload_sha256(ballot.stored_payload)
+        # Its canonical JSON once: hashed here, and the signature is checked over the same bytes.
+        ballot.canonical = canonical_json(ballot.stored_payload)
+        ballot.sha256 = hashlib.sha256(ballot.canonical).hexdigest()
+        # The signature is checked now, while the batch before this one is committing, not in
+        # this ballot's batch (where the event loop would do nothing else meanwhile); its
+        # verdict is told in the batch, in a lone request's order.
+        ballot.signer = _signer(desk, ballot) if signed else ""
     return await desk.take(ballot)
 
 
@@ -244,6 +259,8 @@ class _Ballot:
     body: dict[str, Any] = field(default_factory=dict)
     stored_payload: dict[str, Any] = field(default_factory=dict)
     sha256: str | None = None
+    canonical: bytes | None = None
+    signer: str | SignatureInvalid = ""  # the signer's fingerprint, or why the signature fails
     problem: ax.AxisError | None = None
     future: asyncio.Future[tuple[str, bool]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -269,7 +286,9 @@ _LATER = object()
 _Outcome = tuple[str, bool] | BaseException | object
 
 # Every ballot's context in one query: who sent it, its consultation (FOR SHARE) and rules, the
-# member's certificates, their last version, an earlier ballot of the same payload.
+# member's certificates, their last version, an earlier ballot of the same payload (looked up by
+# its UNIQUE key, one probe a ballot: as a plain join PostgreSQL may hash the whole table, which
+# grows with every ballot).
 _CONTEXT = f"""
     SELECT p.*, c.id AS consultation_id, c.state, c.deadline, p.id = ANY(c.asked) AS asked,
            c.form_sha256,
@@ -286,8 +305,9 @@ _CONTEXT = f"""
                         jsonb_array_length(c.questions) AS questions, r.rules AS version_rules
                    FROM consultations c LEFT JOIN cabinet_rules r ON r.version = c.rules_version
                   WHERE c.id = ANY($2::uuid[]) FOR SHARE OF c) c ON c.id = i.cid
-      LEFT JOIN consultation_ballots prior
-        ON prior.consultation_id = i.cid AND prior.member = p.id AND prior.ballot_sha256 = i.sha
+      LEFT JOIN LATERAL (SELECT b.id, b.version, b.receipt FROM consultation_ballots b
+                          WHERE b.consultation_id = i.cid AND b.member = p.id
+                            AND b.ballot_sha256 = i.sha LIMIT 1) prior ON true
      ORDER BY i.n"""
 
 # The new versions; one taken meanwhile by another batch (UNIQUE) is not written.
@@ -309,6 +329,7 @@ class BallotDesk:
         self._queue: deque[_Ballot] = deque()
         self._draining = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self.signers = SignerCache()
 
     async def take(self, ballot: _Ballot) -> tuple[str, bool]:
         self._queue.append(ballot)
@@ -379,7 +400,7 @@ class BallotDesk:
             taken: set[tuple[uuid.UUID | None, uuid.UUID]] = set()
             for n, (ballot, row) in enumerate(zip(batch, rows, strict=True)):
                 try:
-                    decided = _decide(self.hub, ballot, row, now)
+                    decided = _decide(ballot, row, now)
                 except ax.AxisError as exc:
                     outcomes[n] = exc
                     continue
@@ -414,11 +435,11 @@ class BallotDesk:
         ]
         receipts, signed = await asyncio.to_thread(self._seal, new, payloads, now)
         # Each receipt as JSON once, for its row and its answer; the batch's seal, which every
-        # receipt of the batch carries, written once.
-        batch = json.dumps(receipts[0]["batch"], ensure_ascii=False)
+        # receipt of the batch carries, written once (orjson: these texts are most of the hub's
+        # JSON writing per ballot).
+        batch = _json(receipts[0]["batch"])
         texts = [
-            json.dumps({k: v for k, v in r.items() if k != "batch"}, ensure_ascii=False)[:-1]
-            + f', "batch": {batch}}}'
+            f'{_json({k: v for k, v in r.items() if k != "batch"})[:-1]},"batch":{batch}}}'
             for r in receipts
         ]
         written = {
@@ -429,7 +450,7 @@ class BallotDesk:
                 [w.ballot.cid for w in new],
                 [w.person.id for w in new],
                 [w.version for w in new],
-                [json.dumps(s, ensure_ascii=False) for s in signed],
+                [_json(s) for s in signed],
                 [w.ballot.sha256 for w in new],
                 texts,
                 now,
@@ -473,6 +494,15 @@ class BallotDesk:
                 log.error("event=ballot_close_stuck batches=%d seconds=%s", len(pending), timeout)
 
 
+def _json(value: object) -> str:
+    """JSON text to store or answer (no formatting of its own; a value orjson cannot write, such
+    as an integer beyond 64 bits, by the json module)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False)
+
+
 def _fail(batch: list[_Ballot], exc: BaseException) -> None:
     for ballot in batch:
         if not ballot.future.done():
@@ -484,14 +514,14 @@ def _answer(
 ) -> str:
     """{"ballot_id", "member", "version", "ballot_sha256", "receipt"} as JSON, the receipt
     already JSON (as stored)."""
-    head = json.dumps(
+    head = _json(
         {"ballot_id": str(ballot_id), "member": str(member), "version": version,
          "ballot_sha256": sha256}
     )  # fmt: skip
-    return f'{head[:-1]}, "receipt": {receipt}}}'
+    return f'{head[:-1]},"receipt":{receipt}}}'
 
 
-def _decide(hub: ax.Hub, ballot: _Ballot, row: asyncpg.Record, now: datetime) -> _New | str:
+def _decide(ballot: _Ballot, row: asyncpg.Record, now: datetime) -> _New | str:
     """A ballot against what is stored, checked in the order a lone request is answered: the
     member's next version, the first answer to the same payload sent again, or the refusal
     raised."""
@@ -503,7 +533,9 @@ def _decide(hub: ax.Hub, ballot: _Ballot, row: asyncpg.Record, now: datetime) ->
     if ballot.problem is not None:
         raise ballot.problem
     person, payload = people.person_of(row), ballot.payload
-    signer = _signer(hub, ballot.body) if "signature" in ballot.body else ""
+    signer = ballot.signer
+    if isinstance(signer, SignatureInvalid):
+        raise signer
     if row["consultation_id"] is None:
         raise ax.NotFound(f"no consultation {ballot.cid}", where="consultation")
     _voter(person, row)

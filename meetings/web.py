@@ -52,22 +52,22 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise ax.BadRequest("the body must be a JSON object", where="body") from None
     if not isinstance(body, dict):
         raise ax.BadRequest("the body must be a JSON object", where="body")
-    _no_nul(body, "")
+    no_nul(body, "")
     return body
 
 
-def _no_nul(value: object, where: str) -> None:
+def no_nul(value: object, where: str) -> None:
     """PostgreSQL stores no NUL character in text: refuse it up front, naming the field."""
     if isinstance(value, str):
         if "\x00" in value:
             raise ax.BadRequest(f"{where or 'body'} holds a NUL character", where=where or "body")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _no_nul(key, where or "body")
-            _no_nul(item, f"{where}.{key}" if where else str(key))
+            no_nul(key, where or "body")
+            no_nul(item, f"{where}.{key}" if where else str(key))
     elif isinstance(value, list):
         for n, item in enumerate(value):
-            _no_nul(item, f"{where}[{n}]")
+            no_nul(item, f"{where}[{n}]")
 
 
 def query_int(request: web.Request, name: str, minimum: int) -> int | None:

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +42,7 @@ from signing.keys import (
     write_private_key,
 )
 from signing.organs import ORGAN_ID_OID
-from signing.trust import TrustStore
+from signing.trust import TrustStore, aware
 from signing.xmldsig import sign
 
 # JOSE names (RFC 7518): RS256 is RSASSA-PKCS1-v1_5 with SHA-256, ES256 is ECDSA P-256 with
@@ -209,8 +213,12 @@ def verified_signer(
             )
     else:
         trust_or_cert.check(cert, [cert, *chain], at)
-    key = cert.public_key()
-    data = canonical_json(payload)
+    _check_signature(alg, raw, cert.public_key(), canonical_json(payload))
+    return payload, cert
+
+
+def _check_signature(alg: str, raw: bytes, key: object, data: bytes) -> None:
+    """The detached signature `raw` (JOSE `alg`) over `data` by `key`, or seal_invalid."""
     try:
         if alg == "RS256" and isinstance(key, rsa.RSAPublicKey):
             key.verify(raw, data, padding.PKCS1v15(), hashes.SHA256())
@@ -229,4 +237,105 @@ def verified_signer(
         raise SignatureError(
             "seal_invalid", "the seal does not match the content: the document was altered"
         ) from None
-    return payload, cert
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What a certificate and its chain gave once the trust store accepted them, and the moments
+    between which that verdict holds: from the latest start of validity of the chain's
+    certificates to the first of their ends of validity or revocation dates (a CRL entry dated
+    later than the check revokes from then on)."""
+
+    certificate: x509.Certificate
+    key: object
+    fingerprint: str
+    valid_from: datetime
+    valid_until: datetime
+
+
+class SignerCache:
+    """verified_signer for a process that checks the same few signers again and again (the hub
+    taking members' ballots): what a certificate and its chain give (the parsed certificate, its
+    public key and fingerprint, the trust store's verdict on the chain) is kept, by the exact
+    certificate and chain text, so that each document costs its signature check alone.
+
+    A verdict is used only inside its validity window (every certificate of the chain valid,
+    none revoked by a CRL entry dated before the moment of the check) and only with the trust
+    store it came from: another store (the hub read its trust folder again after a CA or CRL
+    changed) empties the cache. Only acceptances are kept; a refusal is decided again each time.
+    Bounded: the least recently used verdict goes first. Thread-safe."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._trust: TrustStore | None = None
+        self._known: OrderedDict[tuple[str, tuple[str, ...]], _Checked] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def verified_signer(
+        self,
+        doc: dict[str, Any],
+        trust: TrustStore,
+        *,
+        at: datetime | None = None,
+        data: bytes | None = None,
+    ) -> tuple[dict[str, Any], x509.Certificate, str]:
+        """As verified_signer, with the signer's fingerprint. `data`, when given, must be the
+        canonical JSON of doc["payload"] (computed once by a caller that hashes it too)."""
+        try:
+            payload = doc["payload"]
+            alg = doc["alg"]
+            raw = base64.b64decode(doc["signature"], validate=True)
+            key = (doc["certificate"], tuple(doc.get("chain") or ()))
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            raise SignatureError("seal_invalid", "the sealed document is incomplete") from exc
+        if not isinstance(key[0], str) or not all(isinstance(pem, str) for pem in key[1]):
+            # Not text: verified_signer says what is wrong with it; nothing to keep.
+            payload, cert = verified_signer(doc, trust, at=at)
+            return payload, cert, fingerprint(cert)
+        now = aware(at)
+        with self._lock:
+            if trust is not self._trust:
+                self._known.clear()
+                self._trust = trust
+            checked = self._known.get(key)
+            if checked is not None:
+                self._known.move_to_end(key)
+        if checked is None or not checked.valid_from <= now < checked.valid_until:
+            payload, cert = verified_signer(doc, trust, at=at)
+            checked = self._remember(key, cert, trust)
+            return payload, cert, checked.fingerprint
+        if not isinstance(payload, dict) or alg not in _ALGORITHMS:
+            raise SignatureError("seal_invalid", "the sealed document is malformed")
+        _check_signature(alg, raw, checked.key, canonical_json(payload) if data is None else data)
+        return payload, checked.certificate, checked.fingerprint
+
+    def _remember(
+        self, key: tuple[str, tuple[str, ...]], cert: x509.Certificate, trust: TrustStore
+    ) -> _Checked:
+        chain = [c for pem in key[1] for c in parse_certificates(str(pem).encode("ascii"), "chain")]
+        path = trust.build_chain(cert, [cert, *chain])
+        until = min(link.not_valid_after_utc for link in path)
+        for child, issuer in itertools.pairwise(path):
+            for crl in trust.crls:
+                if crl.issuer != issuer.subject:
+                    continue
+                entry = crl.get_revoked_certificate_by_serial_number(child.serial_number)
+                if entry is not None:
+                    until = min(until, entry.revocation_date_utc)
+        checked = _Checked(
+            certificate=cert,
+            key=cert.public_key(),
+            fingerprint=fingerprint(cert),
+            valid_from=max(link.not_valid_before_utc for link in path),
+            valid_until=until,
+        )
+        with self._lock:
+            if trust is self._trust:
+                self._known[key] = checked
+                self._known.move_to_end(key)
+                while len(self._known) > self.size:
+                    self._known.popitem(last=False)
+        return checked

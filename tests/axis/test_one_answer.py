@@ -8,13 +8,14 @@ import dataclasses
 import hashlib
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
 import pytest
 
+import edoc
 from axis.config import Config
 from axis.core import ledger, users
 from axis.core.ids import uuid7
@@ -103,8 +104,9 @@ async def test_vdxp_list_filters_by_the_dates_asked(client_for, vdxp_config, db,
     sent = await client.post("/v1/documents", data=world.letter(g22, [h41]), headers=g22.auth)
     assert sent.status == 202
     [item] = await wait_for(lambda: h41_sdk.received("edoc"))
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%d/%m/%Y")
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%d/%m/%Y")
+    # Dates as the VDXP door reads them: in Vietnam (from 17:00 UTC, UTC's tomorrow is its today).
+    tomorrow = (datetime.now(edoc.VN_TZ) + timedelta(days=1)).strftime("%d/%m/%Y")
+    yesterday = (datetime.now(edoc.VN_TZ) - timedelta(days=1)).strftime("%d/%m/%Y")
 
     def fresh() -> Sdk:  # the SDK keeps every parameter it was given: one per filter
         return Sdk(client, h41.organ_id, h41_secret)
