@@ -194,6 +194,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         checks=CheckPool(config.check_processes, config.trust_dir, config.inline_max_bytes),
     )
     app[HUB] = hub
+    hub.checks.start()
     relay = Relay(db, broker, hub.names)
     dispatcher = Dispatcher(hub)
     chainer = Chainer(db, hub.seal, CheckpointPolicy.from_config(config))

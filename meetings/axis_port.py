@@ -38,6 +38,7 @@ from axis.core.errors import (
     Unauthorized,
     Unprocessable,
 )
+from axis.core.group_commit import GroupCommit
 from axis.core.ids import uuid7 as new_id
 from axis.core.waits import stop_task, wait_event
 from axis.hub import Hub
@@ -61,6 +62,7 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "Gone",
+    "GroupCommit",
     "Hub",
     "Listener",
     "LockedOut",

@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -326,29 +325,16 @@ class BallotDesk:
 
     def __init__(self, hub: ax.Hub) -> None:
         self.hub = hub
-        self._queue: deque[_Ballot] = deque()
-        self._draining = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._group: ax.GroupCommit[_Ballot] = ax.GroupCommit(
+            self._commit, max_batch=MAX_BATCH, drainers=DRAINERS, name="ballot-group-commit"
+        )
         self.signers = SignerCache()
 
     async def take(self, ballot: _Ballot) -> tuple[str, bool]:
-        self._queue.append(ballot)
-        if self._draining < DRAINERS:
-            self._draining += 1
-            task = asyncio.create_task(self._drain(), name="ballot-group-commit")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._group.put(ballot)
         # The batch commits even when the request is cancelled meanwhile (the member went away):
         # it was taken, and the same ballot again gets the first answer.
         return await asyncio.shield(ballot.future)
-
-    async def _drain(self) -> None:
-        try:
-            while self._queue:
-                batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
-                await self._commit(batch)
-        finally:
-            self._draining -= 1
 
     async def _commit(self, batch: list[_Ballot]) -> None:
         try:
@@ -372,7 +358,7 @@ class BallotDesk:
             if outcome is _AGAIN or outcome is _LATER:
                 ballot.tries += outcome is _AGAIN
                 if ballot.tries < TRIES:
-                    self._queue.append(ballot)  # this drainer takes it in a next batch
+                    self._group.put(ballot)  # decided again in a next batch
                     continue
                 outcome = ax.Conflict(
                     "your other ballots kept arriving at the same moment; send this one again",
@@ -488,10 +474,7 @@ class BallotDesk:
     async def close(self, timeout: float = CLOSE_SECONDS) -> None:
         """Let the batches already taken finish (their members are waiting for them), for at most
         `timeout` seconds: shut-down never waits on a database that stopped answering."""
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
-            if pending:
-                log.error("event=ballot_close_stuck batches=%d seconds=%s", len(pending), timeout)
+        await self._group.close(timeout)
 
 
 def _json(value: object) -> str:

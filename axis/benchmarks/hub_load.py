@@ -479,7 +479,9 @@ async def drive(
     if hub.process.returncode is not None:
         raise hub.failed(f"the hub exited with code {hub.process.returncode} during the run")
     cpu_after = (
-        cpu_seconds(hub_pids),
+        # With the processes the hub started meanwhile (its package-checking children): they
+        # began at zero.
+        cpu_seconds(sorted(set(hub_pids) | set(process_tree(hub.process.pid)))),
         time.process_time(),
         machine_cpu(),
         services_cpu(sandbox.name),

@@ -90,6 +90,13 @@ class CheckPool:
             )
         return self._pool
 
+    def start(self) -> None:
+        """Start the children now (in the background), so that the first letter does not wait
+        for them to start."""
+        if self.processes > 0:
+            for _ in range(self.processes):
+                self._executor().submit(os.getpid)
+
     async def check(self, data: bytes, sender: Agency, trust: signing.TrustStore) -> Any:
         """ingest.verify_package(data, sender, trust), in a child process when the package is
         small and there are children, else in a thread."""
