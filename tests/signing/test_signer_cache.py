@@ -102,13 +102,20 @@ def test_a_known_certificate_is_refused_once_it_expired_or_before_it_began(
     cache.verified_signer(_sealed(seal), trust, at=now + timedelta(days=10))
 
 
-def test_a_known_certificate_revoked_since_is_refused(tmp_path: Path) -> None:
+def _revocable(tmp_path: Path) -> tuple[DevCA, Any, Path, Any, SignerCache, Any]:
+    """A CA that will revoke, its member's certificate, the trust folder and store, a cache that
+    already holds the member's verdict, and the member's seal."""
     ca = DevCA.init(tmp_path / "ca", name="Revoking CA")
     issued = ca.issue(G22, "Bộ Thông tin và Truyền thông", key_type="ec")
     folder = tmp_path / "trust"
     trust, cache = _trust_of(ca, folder), SignerCache()
     seal = _seal_of(issued)
     cache.verified_signer(_sealed(seal), trust)
+    return ca, issued, folder, trust, cache, seal
+
+
+def test_a_known_certificate_revoked_since_is_refused(tmp_path: Path) -> None:
+    ca, issued, folder, trust, cache, seal = _revocable(tmp_path)
     # Revoked from next week on: the CRL the store already holds names it, so the kept verdict
     # ends then.
     next_week = datetime.now(UTC) + timedelta(days=7)
@@ -122,12 +129,7 @@ def test_a_known_certificate_revoked_since_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_new_crl_in_the_trust_folder_ends_every_kept_verdict(tmp_path: Path) -> None:
-    ca = DevCA.init(tmp_path / "ca", name="Revoking CA")
-    issued = ca.issue(G22, "Bộ Thông tin và Truyền thông", key_type="ec")
-    folder = tmp_path / "trust"
-    trust, cache = _trust_of(ca, folder), SignerCache()
-    seal = _seal_of(issued)
-    cache.verified_signer(_sealed(seal), trust)
+    ca, issued, folder, trust, cache, seal = _revocable(tmp_path)
     ca.revoke(issued.cert_path, reason="key_compromise")
     # The same store object: it holds the old CRL (the hub has not read the folder again yet),
     # and the certificate still passes, as the full check would say.
