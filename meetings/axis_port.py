@@ -38,7 +38,7 @@ from axis.core.errors import (
     Unauthorized,
     Unprocessable,
 )
-from axis.core.group_commit import GroupCommit
+from axis.core.group_commit import GroupCommit, in_batch_or_alone
 from axis.core.ids import uuid7 as new_id
 from axis.core.waits import stop_task, wait_event
 from axis.hub import Hub
@@ -77,6 +77,7 @@ __all__ = [
     "Worker",
     "emit",
     "fail",
+    "in_batch_or_alone",
     "new_id",
     "stop_task",
     "stream_blob",

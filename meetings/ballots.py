@@ -48,7 +48,6 @@ from meetings.consultations import _loads, deadline_passed
 from meetings.people import Person
 from signing.errors import SignatureError
 from signing.seal import SignerCache, canonical_json
-from storage.db import DatabaseUnavailable
 
 log = logging.getLogger("meetings.ballots")
 #: How long shut-down waits for the ballot batches being written.
@@ -64,14 +63,6 @@ MAX_BATCH = 200
 DRAINERS = 1
 #: How many times a ballot whose version another batch took meanwhile is decided again.
 TRIES = 20
-
-#: PostgreSQL away: the whole batch fails the same way, trying ballots alone would not help.
-_UNAVAILABLE = (
-    DatabaseUnavailable,
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-)
 
 
 class WrongForm(ax.Conflict):
@@ -337,23 +328,18 @@ class BallotDesk:
         return await asyncio.shield(ballot.future)
 
     async def _commit(self, batch: list[_Ballot]) -> None:
-        try:
-            outcomes = await self._write(batch)
-        except _UNAVAILABLE as exc:
-            _fail(batch, exc)
-            return
-        except Exception as exc:
-            if len(batch) == 1:
-                log.error("event=ballot_failed consultation_id=%s error=%r", batch[0].cid, exc)
-                _fail(batch, exc)
-                return
-            log.warning("event=ballot_batch_split size=%d error=%r", len(batch), exc)
-            for one in batch:
-                await self._commit([one])
-            return
-        except BaseException as exc:
-            _fail(batch, DatabaseUnavailable(f"the ballot was interrupted: {exc!r}"))
-            raise
+        await ax.in_batch_or_alone(
+            batch,
+            self._write,
+            self._settle,
+            _fail,
+            event="ballot",
+            noun="ballot",
+            describe=lambda ballot: f"consultation_id={ballot.cid}",
+            logger=log,
+        )
+
+    def _settle(self, batch: list[_Ballot], outcomes: list[_Outcome]) -> None:
         for ballot, outcome in zip(batch, outcomes, strict=True):
             if outcome is _AGAIN or outcome is _LATER:
                 ballot.tries += outcome is _AGAIN

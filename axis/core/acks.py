@@ -14,11 +14,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import asyncpg
-
 from axis.core import ledger
-from axis.core.group_commit import GroupCommit
-from storage.db import Database, DatabaseUnavailable
+from axis.core.group_commit import GroupCommit, in_batch_or_alone
+from storage.db import Database
 
 log = logging.getLogger("axis.acks")
 
@@ -26,14 +24,6 @@ log = logging.getLogger("axis.acks")
 MAX_BATCH = 500
 #: Batches in flight at once in one hub process (each holds one pool connection).
 DRAINERS = 2
-
-#: PostgreSQL away: the whole batch fails the same way, trying items alone would not help.
-_UNAVAILABLE = (
-    DatabaseUnavailable,
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-)
 
 
 @dataclass(frozen=True)
@@ -58,7 +48,7 @@ class AckGroup:
 
     def __init__(self) -> None:
         self._group: GroupCommit[_Waiting] = GroupCommit(
-            self._commit_safely, max_batch=MAX_BATCH, drainers=DRAINERS, name="ack-group-commit"
+            self._commit, max_batch=MAX_BATCH, drainers=DRAINERS, name="ack-group-commit"
         )
         #: Called after a commit that left status 01 to seal (the app wakes its sealer).
         self.arrived: Callable[[], None] = _noop
@@ -79,37 +69,32 @@ class AckGroup:
         # The batch commits even if this caller goes away: acknowledging is idempotent.
         return list(await asyncio.gather(*futures, return_exceptions=True))
 
-    async def _commit_safely(self, waiting: list[_Waiting]) -> None:
+    async def _commit(self, waiting: list[_Waiting]) -> None:
         """A batch of the queue: one hub has one database, so the first item's is the batch's."""
-        batch = [(request, future) for _, request, future in waiting]
-        try:
-            await self._commit(waiting[0][0], batch)
-        except BaseException as exc:
-            _fail(batch, DatabaseUnavailable(f"the acknowledgement was interrupted: {exc!r}"))
-            raise
+        await in_batch_or_alone(
+            waiting,
+            self._write,
+            self._settle,
+            _fail,
+            event="ack",
+            noun="acknowledgement",
+            describe=lambda item: f"delivery_id={item[1].delivery_id}",
+            logger=log,
+        )
 
-    async def _commit(
-        self, db: Database, batch: list[tuple[ledger.AckRequest, asyncio.Future[Outcome]]]
+    @staticmethod
+    async def _write(
+        waiting: list[_Waiting],
+    ) -> dict[uuid.UUID, tuple[ledger.DeliveryItem, bool]]:
+        async with waiting[0][0].connection() as conn, conn.transaction():
+            return await ledger.acknowledge_many(conn, [request for _, request, _ in waiting])
+
+    def _settle(
+        self, waiting: list[_Waiting], done: dict[uuid.UUID, tuple[ledger.DeliveryItem, bool]]
     ) -> None:
-        requests = [request for request, _ in batch]
-        try:
-            async with db.connection() as conn, conn.transaction():
-                done = await ledger.acknowledge_many(conn, requests)
-        except _UNAVAILABLE as exc:
-            _fail(batch, exc)
-            return
-        except Exception as exc:
-            if len(batch) == 1:
-                log.error("event=ack_failed delivery_id=%s error=%r", requests[0].delivery_id, exc)
-                _fail(batch, exc)
-                return
-            log.warning("event=ack_batch_split size=%d error=%r", len(batch), exc)
-            for one in batch:
-                await self._commit(db, [one])
-            return
         answered: set[uuid.UUID] = set()
         arrived = False
-        for request, future in batch:
+        for _, request, future in waiting:
             item, newly = done.get(request.delivery_id, (None, False))
             # The same delivery twice in one batch: the first request made it, the next one finds
             # it made, as if it had come a moment later.
@@ -123,9 +108,7 @@ class AckGroup:
             self.arrived()
 
 
-def _fail(
-    batch: list[tuple[ledger.AckRequest, asyncio.Future[Outcome]]], exc: BaseException
-) -> None:
-    for _, future in batch:
+def _fail(waiting: list[_Waiting], exc: BaseException) -> None:
+    for _, _, future in waiting:
         if not future.done():
             future.set_exception(exc)

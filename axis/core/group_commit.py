@@ -17,9 +17,62 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
+import asyncpg
+
+from storage.db import DatabaseUnavailable
+
 log = logging.getLogger("axis.group_commit")
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+#: PostgreSQL away: a whole batch fails the same way, and trying its items alone would not help.
+UNAVAILABLE = (
+    DatabaseUnavailable,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+)
+
+
+async def in_batch_or_alone(
+    batch: list[T],
+    write: Callable[[list[T]], Awaitable[R]],
+    settle: Callable[[list[T], R], None],
+    fail: Callable[[list[T], BaseException], None],
+    *,
+    event: str,
+    noun: str,
+    describe: Callable[[T], str],
+    logger: logging.Logger,
+) -> None:
+    """`write` the batch in one transaction and `settle` its items with what it returned.
+    PostgreSQL away fails every item with that error; any other error has each item written again
+    alone, so one bad item never fails the others (the one that fails alone is logged as
+    `event`_failed on `logger`, named by `describe`); an interruption (the task cancelled) fails the items as
+    the database being away, and goes on."""
+    try:
+        try:
+            result = await write(batch)
+        except UNAVAILABLE as exc:
+            fail(batch, exc)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                logger.error("event=%s_failed %s error=%r", event, describe(batch[0]), exc)
+                fail(batch, exc)
+                return
+            logger.warning("event=%s_batch_split size=%d error=%r", event, len(batch), exc)
+            for one in batch:
+                await in_batch_or_alone(
+                    [one], write, settle, fail,
+                    event=event, noun=noun, describe=describe, logger=logger,
+                )  # fmt: skip
+            return
+    except BaseException as exc:  # cancelled, in the batch's write or in one of its items'
+        fail(batch, DatabaseUnavailable(f"the {noun} was interrupted: {exc!r}"))
+        raise
+    settle(batch, result)
 
 
 class GroupCommit(Generic[T]):
