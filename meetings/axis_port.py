@@ -165,13 +165,16 @@ async def audit_about(
     await repo.audit(conn, event, document_id=subject_id, details=details)
 
 
-async def audit_about_many(
-    conn: asyncpg.Connection, event: str, entries: list[tuple[uuid.UUID, dict[str, Any]]]
-) -> None:
-    """Entries of one event, each filed under its subject, in one statement (a batch's)."""
-    await repo.audit_many(
-        conn, [(event, None, subject, None, details) for subject, details in entries]
-    )
+def audit_about_sql(rows: str) -> str:
+    """The part of a data-modifying WITH that files audit entries about subjects: `rows` gives
+    (event, subject id, details jsonb) in order (a batch writing its rows and their entries in
+    one statement; `audited_about` after it)."""
+    return repo.audit_insert(f"SELECT e, NULL, s, NULL, d FROM ({rows}) AS entries(e, s, d)")  # noqa: S608 (constant SQL)
+
+
+async def audited_about(conn: asyncpg.Connection, subject_ids: list[uuid.UUID]) -> None:
+    """After a statement of `audit_about_sql`: the chainer and the subjects' live pages wake."""
+    await repo.audited(conn, subject_ids)
 
 
 async def proof(hub: Hub, subject_id: uuid.UUID) -> dict[str, Any]:

@@ -9,16 +9,19 @@ caller is answered once that transaction has committed (a 2xx still means commit
 waits on purpose: a batch is whatever queued while the batches before it were committing, so a
 lone ballot commits at once and a crowd shares commits.
 
-In a batch's transaction, one query reads for every ballot who sent it (the live session behind
-the token), its consultation (taken FOR SHARE, so a close, which takes it FOR UPDATE, waits for
-the batch, and a batch waiting for a close finds it closed) with its rules, the member's
-registered certificates, their last version and an earlier ballot with the same payload. Each
-ballot is then checked and decided as if alone, in the order a lone request would be answered
-(401 for no live session, then what the request found wrong, then what the signature check
-found, then the consultation): a refusal changes nothing and fails no neighbour, and the
-same payload again gets the first answer. The new versions get their receipts under one seal of
-the axis over a Merkle root (meetings.tally.seal_receipts, off the event loop) and are written in
-one statement, their audit entries in another.
+A batch costs two statements, each its own transaction (no BEGIN or COMMIT of their own: the
+round trips, with the event loop busy with the next batch's requests between them, were most
+of a batch's time). The first reads for every ballot who sent it (the live session behind the
+token), its consultation with its rules, the member's registered certificates, their last
+version and an earlier ballot with the same payload. Each ballot is then checked and decided as
+if alone, in the order a lone request would be answered (401 for no live session, then what the
+request found wrong, then what the signature check found, then the consultation): a refusal
+changes nothing and fails no neighbour, and the same payload again gets the first answer. The
+new versions get their receipts under one seal of the axis over a Merkle root
+(meetings.tally.seal_receipts) and the second statement writes them with their audit entries,
+only where the consultation is still open before its deadline, taking it FOR SHARE: a close,
+which takes it FOR UPDATE, waits for the statement, and a statement waiting for a close finds
+it closed and writes nothing, so that its ballots are decided again (and refused as late).
 
 A member's two ballots never share a batch (the later one waits for the next). Two batches
 writing the same member's next version (two hub processes) meet on the table's UNIQUE
@@ -275,7 +278,7 @@ _AGAIN = object()
 _LATER = object()
 _Outcome = tuple[str, bool] | BaseException | object
 
-# Every ballot's context in one query: who sent it, its consultation (FOR SHARE) and rules, the
+# Every ballot's context in one query: who sent it, its consultation and rules, the
 # member's certificates, their last version, an earlier ballot of the same payload (looked up by
 # its UNIQUE key, one probe a ballot: as a plain join PostgreSQL may hash the whole table, which
 # grows with every ballot).
@@ -294,21 +297,36 @@ _CONTEXT = f"""
       LEFT JOIN (SELECT c.id, c.state, c.deadline, c.asked, c.form_sha256,
                         jsonb_array_length(c.questions) AS questions, r.rules AS version_rules
                    FROM consultations c LEFT JOIN cabinet_rules r ON r.version = c.rules_version
-                  WHERE c.id = ANY($2::uuid[]) FOR SHARE OF c) c ON c.id = i.cid
+                  WHERE c.id = ANY($2::uuid[])) c ON c.id = i.cid
       LEFT JOIN LATERAL (SELECT b.id, b.version, b.receipt FROM consultation_ballots b
                           WHERE b.consultation_id = i.cid AND b.member = p.id
                             AND b.ballot_sha256 = i.sha LIMIT 1) prior ON true
      ORDER BY i.n"""
 
-# The new versions; one taken meanwhile by another batch (UNIQUE) is not written.
-_INSERT = """
-    INSERT INTO consultation_ballots (id, consultation_id, member, version, ballot, ballot_sha256,
-                                      receipt, at)
-    SELECT id, cid, member, version, ballot::jsonb, sha, receipt::jsonb, $8
-      FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::text[], $7::text[])
-           WITH ORDINALITY AS v(id, cid, member, version, ballot, sha, receipt, n)
-     ORDER BY n
-    ON CONFLICT DO NOTHING RETURNING id"""
+# The new versions with their audit entries, in one statement; a version taken meanwhile by
+# another batch (UNIQUE) is not written, nor is a ballot whose consultation closed meanwhile.
+_AUDIT_ROWS = """
+    SELECT 'consultation_ballot', a.cid, a.details::jsonb
+      FROM unnest($1::uuid[], $2::uuid[], $9::text[]) WITH ORDINALITY AS a(id, cid, details, n)
+      JOIN written w ON w.id = a.id
+     ORDER BY a.n"""
+_INSERT = f"""
+    WITH still_open AS (
+        SELECT id FROM consultations
+         WHERE id = ANY($2::uuid[]) AND state = 'open' AND deadline > $8
+           FOR SHARE),
+    written AS (
+        INSERT INTO consultation_ballots (id, consultation_id, member, version, ballot,
+                                          ballot_sha256, receipt, at)
+        SELECT v.id, v.cid, v.member, v.version, v.ballot::jsonb, v.sha, v.receipt::jsonb, $8
+          FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::text[],
+                      $7::text[])
+               WITH ORDINALITY AS v(id, cid, member, version, ballot, sha, receipt, n)
+          JOIN still_open o ON o.id = v.cid
+         ORDER BY v.n
+        ON CONFLICT DO NOTHING RETURNING id),
+    audited AS ({ax.audit_about_sql(_AUDIT_ROWS)})
+    SELECT id FROM written"""
 
 
 class BallotDesk:
@@ -361,7 +379,7 @@ class BallotDesk:
     async def _write(self, batch: list[_Ballot]) -> list[_Outcome]:
         outcomes: list[_Outcome] = [_LATER] * len(batch)
         new: list[tuple[int, _New]] = []
-        async with self.hub.db.connection() as conn, conn.transaction():
+        async with self.hub.db.connection() as conn:
             rows = await conn.fetch(
                 _CONTEXT,
                 [b.session_key for b in batch],
@@ -392,8 +410,8 @@ class BallotDesk:
     async def _insert(
         self, conn: asyncpg.Connection, new: list[_New], now: datetime
     ) -> dict[uuid.UUID, tuple[str, bool]]:
-        """Seal the receipts (and the ballots the axis seals), write what is still free, with
-        its audit entries; the answers of the ballots written."""
+        """Seal the receipts (and the ballots the axis seals), write what is still free while
+        the consultation is open, with its audit entries; the answers of the ballots written."""
         payloads = [
             {
                 "type": tally.RECEIPT_TYPE,
@@ -414,6 +432,12 @@ class BallotDesk:
             f'{_json({k: v for k, v in r.items() if k != "batch"})[:-1]},"batch":{batch}}}'
             for r in receipts
         ]
+        details = [
+            _json({"consultation_id": str(w.ballot.cid), "ballot_id": str(w.id),
+                   "member": str(w.person.id), "version": w.version,
+                   "ballot_sha256": w.ballot.sha256})
+            for w in new
+        ]  # fmt: skip
         written = {
             r["id"]
             for r in await conn.fetch(
@@ -426,22 +450,16 @@ class BallotDesk:
                 [w.ballot.sha256 for w in new],
                 texts,
                 now,
+                details,
             )
         }
         answers: dict[uuid.UUID, tuple[str, bool]] = {}
-        entries: list[tuple[uuid.UUID, dict[str, Any]]] = []
         for w, text in zip(new, texts, strict=True):
-            if w.id not in written:
-                continue
-            assert w.ballot.cid is not None and w.ballot.sha256 is not None
-            answers[w.id] = (_answer(w.id, w.person.id, w.version, w.ballot.sha256, text), True)
-            entries.append(
-                (w.ballot.cid, {"consultation_id": str(w.ballot.cid), "ballot_id": str(w.id),
-                                "member": str(w.person.id), "version": w.version,
-                                "ballot_sha256": w.ballot.sha256})
-            )  # fmt: skip
-        if entries:
-            await ax.audit_about_many(conn, "consultation_ballot", entries)
+            if w.id in written:
+                answers[w.id] = (_answer(w.id, w.person.id, w.version, w.ballot.sha256, text), True)
+        if written:
+            subjects = {w.ballot.cid for w in new if w.id in written}
+            await ax.audited_about(conn, [cid for cid in subjects if cid is not None])
         return answers
 
     def _seal(

@@ -235,6 +235,15 @@ async def audit_many(
     await audited(conn, [e[2] for e in entries if e[2] is not None])
 
 
+def audit_insert(rows: str) -> str:
+    """An INSERT of audit entries from `rows`, a query giving (event, organ_id, document_id,
+    delivery_id, details jsonb) in the order they happened: the part of a data-modifying WITH
+    that audits what the rest of the statement writes, for a writer whose rows and their
+    entries go in one statement (one round trip, no transaction of its own). The caller then
+    calls `audited`."""
+    return f"INSERT INTO audit_events (event, organ_id, document_id, delivery_id, details) {rows}"
+
+
 async def audited(conn: asyncpg.Connection, document_ids: Sequence[uuid.UUID]) -> None:
     """After audit rows are written: the audit chainer wakes, and so do the live pages of the
     documents they name, once the caller's transaction is over (storage.db.notify: no NOTIFY

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 
 from meetings import tally
@@ -361,6 +363,45 @@ async def test_many_members_answering_at_once_lose_nothing_and_double_nothing(
     assert await cabinet.db.fetchval(
         "SELECT count(*) FROM audit_events WHERE event = 'consultation_ballot'"
     ) == len(logins) + len(changed)
+
+
+async def test_a_ballot_overtaken_by_the_deadline_while_it_is_written_is_late_and_not_stored(
+    gov: Government,
+) -> None:
+    """The ballot is checked against an open consultation, then the deadline passes before its
+    write gets the consultation (held here as a close holds it): 409, and nothing of it stored."""
+    cabinet = gov.cabinet
+    c = await opened(cabinet)
+    holder = await asyncpg.connect(cabinet.config.database_url)
+    try:
+        async with holder.transaction():
+            await holder.execute(
+                "SELECT 1 FROM consultations WHERE id = $1 FOR UPDATE", uuid.UUID(c["id"])
+            )
+            vote = asyncio.create_task(gov.vote(c, "botruong1", ["agree", "agree"], expect=409))
+            for _ in range(200):  # until the ballot's write waits for the consultation
+                waiting = await holder.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+                if waiting or vote.done():
+                    break
+                await asyncio.sleep(0.05)
+            assert not vote.done(), vote.result()
+            await holder.execute(
+                "UPDATE consultations SET deadline = now() WHERE id = $1", uuid.UUID(c["id"])
+            )
+        error = (await vote)["error"]
+    finally:
+        await holder.close()
+    assert error["code"] == "deadline_passed"
+    assert await cabinet.db.fetchval("SELECT count(*) FROM consultation_ballots") == 0
+    assert (
+        await cabinet.db.fetchval(
+            "SELECT count(*) FROM audit_events WHERE event = 'consultation_ballot'"
+        )
+        == 0
+    )
 
 
 async def test_the_deadline_moves_only_later(gov: Government) -> None:
