@@ -423,7 +423,13 @@ class BallotDesk:
             }
             for w in new
         ]
-        receipts, signed = await asyncio.to_thread(self._seal, new, payloads, now)
+        if all(w.signed is not None for w in new):
+            # One signature of the axis for the whole batch: on the event loop (a thread would
+            # cost more than it: the interpreter lock goes back and forth between the two for
+            # the Merkle tree's hashing and JSON, and the batch waits for the hand-over).
+            receipts, signed = self._seal(new, payloads, now)
+        else:  # the axis seals ballots too, one signature each: in a thread
+            receipts, signed = await asyncio.to_thread(self._seal, new, payloads, now)
         # Each receipt as JSON once, for its row and its answer; the batch's seal, which every
         # receipt of the batch carries, written once (orjson: these texts are most of the hub's
         # JSON writing per ballot).
@@ -465,7 +471,7 @@ class BallotDesk:
     def _seal(
         self, new: list[_New], payloads: list[dict[str, Any]], now: datetime
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """CPU only (a thread): the batch's receipts under one signature, and each ballot as
+        """CPU only: the batch's receipts under one signature, and each ballot as
         stored (a ballot without a member's signature sealed by the axis, naming the session)."""
         seal = self.hub.seal
         receipts = tally.seal_receipts(payloads, seal.sign_json, now.isoformat())
