@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -55,6 +57,23 @@ def json_error(status: int, code: str, message: str, where: str | None = None) -
     return web.json_response({"error": body}, status=status)
 
 
+#: Methods counted by name; any other (a caller's invention) as "other", so that callers cannot
+#: grow the metrics without end.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@functools.cache
+def _counted(method: str, route: str, status: int) -> Any:
+    """The request counter's child for these labels, found once (prometheus_client's `labels`
+    takes a lock and builds its key at every call; the routes are the app's, so the set is small)."""
+    return metrics.HTTP_REQUESTS.labels(method, route, str(status))
+
+
+@functools.cache
+def _timed(method: str, route: str) -> Any:
+    return metrics.HTTP_LATENCY.labels(method, route)
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give every request an id (taken from X-Request-Id when sane), time it and count it."""
@@ -83,8 +102,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         raise
     finally:
         elapsed = time.perf_counter() - start
-        metrics.HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
-        metrics.HTTP_LATENCY.labels(request.method, route).observe(elapsed)
+        method = request.method if request.method in _METHODS else "other"
+        _counted(method, route, status).inc()
+        _timed(method, route).observe(elapsed)
         log.info(
             "event=http method=%s path=%s status=%s ms=%.1f",
             request.method,

@@ -8,6 +8,8 @@ import sys
 import time
 from contextvars import ContextVar
 
+import orjson
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 document_id_var: ContextVar[str | None] = ContextVar("document_id", default=None)
 
@@ -32,7 +34,10 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        try:  # orjson: a log line per request, several times faster than the json module
+            return orjson.dumps(entry, default=str).decode()
+        except TypeError:  # what orjson does not write (a key that is not text, a huge integer)
+            return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 class TextFormatter(logging.Formatter):

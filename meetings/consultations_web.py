@@ -141,14 +141,16 @@ def setup_routes(app: web.Application) -> None:
     consultations.setup(app)
     ballots.setup(app)
     r = app.router
+    # The ballots first: the router tries the routes under one prefix in the order they were
+    # added, and this is the one a crowd of members calls.
+    r.add_post("/v1/consultations/{id}/ballots", post_ballot)
+    r.add_get("/v1/consultations/{id}/ballots", get_ballots)
     r.add_get("/v1/consultations", list_consultations)
     r.add_post("/v1/consultations", create)
     r.add_get("/v1/consultations/{id}", get_one)
     r.add_post("/v1/consultations/{id}/open", open_)
     r.add_post("/v1/consultations/{id}/deadline", deadline)
     r.add_get("/v1/consultations/{id}/papers/{paper}", get_paper)
-    r.add_post("/v1/consultations/{id}/ballots", post_ballot)
-    r.add_get("/v1/consultations/{id}/ballots", get_ballots)
     r.add_post("/v1/consultations/{id}/close", close)
     r.add_get("/v1/consultations/{id}/tally", get_tally)
     r.add_get("/v1/consultations/{id}/report", get_report)

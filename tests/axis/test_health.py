@@ -124,3 +124,17 @@ async def test_metrics_are_exposed_for_prometheus(client_for, hub_config: Config
     text = await resp.text()
     assert "axis_http_requests_total" in text
     assert "axis_letter_stage_total" in text or "axis_http_request_seconds" in text
+
+
+async def test_requests_are_counted_by_route_and_any_other_method_as_other(
+    client_for, hub_config: Config
+) -> None:
+    client = await client_for(hub_config)
+    await client.get("/healthz")
+    for method in ("PROPFIND", "MKCOL", "LOCK"):  # each a label of its own before
+        await client.request(method, "/healthz")
+    text = await (await client.get("/metrics")).text()
+    counted = [line for line in text.splitlines() if line.startswith("axis_http_requests_total{")]
+    assert any('method="GET"' in line and 'route="/healthz"' in line for line in counted)
+    assert any('method="other"' in line for line in counted)
+    assert not any("PROPFIND" in line or "MKCOL" in line for line in counted)
