@@ -1,11 +1,14 @@
 """A member's ballot on a written consultation, from the request to the commit.
 
-The request reads the ballot and checks what needs no database: its shape, and its signature with
-the chain to AXIS_TRUST_DIR (the chain's verdict kept per certificate by signing.seal.SignerCache,
-so a ballot costs one signature check, done while the batch before it commits). The rest is done
-by the hub process's `BallotDesk`, a group commit: the ballots that arrive at about
-the same moment are checked, decided and written together, in one transaction per batch, and each
-caller is answered once that transaction has committed (a 2xx still means committed). Nothing
+The request reads the ballot and checks what needs no database: its shape, and, when the
+caller's session was found live by a recent batch, its signature with the chain to
+AXIS_TRUST_DIR (the chain's verdict kept per certificate by signing.seal.SignerCache, so a
+ballot costs one signature check, done while the batch before it commits). A ballot from a
+session the hub has not seen live lately has its signature checked by its batch, once the
+session is known: a caller with a dead or invented token makes the hub check no signature. The
+rest is done by the hub process's `BallotDesk`, a group commit: the ballots that arrive at about
+the same moment are checked, decided and written together, and each caller is answered once
+what was written has committed (a 2xx still means committed). Nothing
 waits on purpose: a batch is whatever queued while the batches before it were committing, so a
 lone ballot commits at once and a crowd shares commits.
 
@@ -13,8 +16,8 @@ A batch costs two statements, each its own transaction (no BEGIN or COMMIT of th
 round trips, with the event loop busy with the next batch's requests between them, were most
 of a batch's time). The first reads for every ballot who sent it (the live session behind the
 token), its consultation with its rules, the member's registered certificates, their last
-version and an earlier ballot with the same payload. Each ballot is then checked and decided as
-if alone, in the order a lone request would be answered (401 for no live session, then what the
+version and an earlier ballot with the same payload; the signatures not checked yet are checked
+for the ballots sent in a live session. Each ballot is then checked and decided as if alone, in the order a lone request would be answered (401 for no live session, then what the
 request found wrong, then what the signature check found, then the consultation): a refusal
 changes nothing and fails no neighbour, and the same payload again gets the first answer. The
 new versions get their receipts under one seal of the axis over a Merkle root
@@ -35,7 +38,9 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +71,10 @@ MAX_BATCH = 200
 DRAINERS = 1
 #: How many times a ballot whose version another batch took meanwhile is decided again.
 TRIES = 20
+#: A session a batch found live has its next ballots' signatures checked on arrival for this
+#: long; the hub remembers at most LIVE_SESSIONS of them.
+LIVE_SECONDS = 60.0
+LIVE_SESSIONS = 4096
 
 
 class WrongForm(ax.Conflict):
@@ -234,9 +243,13 @@ async def cast(
         ballot.canonical = canonical_json(ballot.stored_payload)
         ballot.sha256 = hashlib.sha256(ballot.canonical).hexdigest()
         # The signature is checked now, while the batch before this one is committing, not in
-        # this ballot's batch (where the event loop would do nothing else meanwhile); its
-        # verdict is told in the batch, in a lone request's order.
-        ballot.signer = _signer(desk, ballot) if signed else ""
+        # this ballot's batch (where the event loop would do nothing else meanwhile), if a recent
+        # batch found the session live; else by the batch, once it is known live. Its verdict is
+        # told in the batch, in a lone request's order.
+        if not signed:
+            ballot.signer = ""
+        elif desk.seen_live(key):
+            ballot.signer = _signer(desk, ballot)
     return await desk.take(ballot)
 
 
@@ -253,7 +266,8 @@ class _Ballot:
     stored_payload: dict[str, Any] = field(default_factory=dict)
     sha256: str | None = None
     canonical: bytes | None = None
-    signer: str | SignatureInvalid = ""  # the signer's fingerprint, or why the signature fails
+    #: The signer's fingerprint, why the signature fails, "" unsigned, None not checked yet.
+    signer: str | SignatureInvalid | None = None
     problem: ax.AxisError | None = None
     future: asyncio.Future[tuple[str, bool]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -338,6 +352,20 @@ class BallotDesk:
             self._commit, max_batch=MAX_BATCH, drainers=DRAINERS, name="ballot-group-commit"
         )
         self.signers = SignerCache()
+        #: Session keys a batch found live, with when (oldest first): only when a ballot's
+        #: signature is checked depends on it, never whether the ballot is taken.
+        self._live: OrderedDict[str, float] = OrderedDict()
+
+    def seen_live(self, session_key: str) -> bool:
+        """Whether a batch found this session live in the last LIVE_SECONDS."""
+        seen = self._live.get(session_key)
+        return seen is not None and time.monotonic() - seen < LIVE_SECONDS
+
+    def _saw_live(self, session_key: str) -> None:
+        self._live[session_key] = time.monotonic()
+        self._live.move_to_end(session_key)
+        while len(self._live) > LIVE_SESSIONS:
+            self._live.popitem(last=False)
 
     async def take(self, ballot: _Ballot) -> tuple[str, bool]:
         self._group.put(ballot)
@@ -386,6 +414,11 @@ class BallotDesk:
                 [b.cid for b in batch],
                 [b.sha256 for b in batch],
             )
+            for ballot, row in zip(batch, rows, strict=True):
+                if row["id"] is not None:
+                    self._saw_live(ballot.session_key)
+                    if ballot.problem is None and ballot.signer is None:
+                        ballot.signer = _signer(self, ballot)
             now = datetime.now(UTC)
             taken: set[tuple[uuid.UUID | None, uuid.UUID]] = set()
             for n, (ballot, row) in enumerate(zip(batch, rows, strict=True)):

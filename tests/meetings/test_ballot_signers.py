@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from axis.adapters.api import HUB
+from meetings import ballots
 from signing.devca import DevCA
 from tests.meetings.conftest import Cabinet, World
 from tests.meetings.consulting import MINISTRY, Government, government, opened
@@ -56,3 +57,26 @@ async def test_a_member_certificate_revoked_after_a_ballot_is_refused_at_the_nex
     mine = await cabinet.call("GET", url, "botruong1", 200)
     assert [b["version"] for b in mine["ballots"]] == [1]
     assert (await gov.vote(c, "botruong2", ["agree", "agree"]))["version"] == 1
+
+
+async def test_a_caller_without_a_live_session_makes_the_hub_check_no_signature(
+    gov: Government,
+) -> None:
+    """A well-signed ballot copied by someone without a live session is refused 401 before its
+    signature or its chain is looked at (the hub keeps every chain it accepts: none here)."""
+    cabinet = gov.cabinet
+    c = await opened(cabinet)
+    url = f"/v1/consultations/{c['id']}/ballots"
+    signers = ballots.desk_of(cabinet.client.server.app).signers
+    ballot = gov.sign("botruong1", gov.payload(c, "botruong1", ["agree", "agree"]))
+    for token in ("invented", "x" * 43):
+        answer = await cabinet.client.post(
+            url, json=ballot, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status == 401, await answer.text()
+    assert len(signers) == 0
+    assert await cabinet.db.fetchval("SELECT count(*) FROM consultation_ballots") == 0
+    # The member's own session: checked and taken; their next ballot is checked on arrival.
+    assert (await gov.vote(c, "botruong1", ["agree", "agree"]))["version"] == 1
+    assert len(signers) == 1
+    assert (await gov.vote(c, "botruong1", ["agree", "other"]))["version"] == 2
