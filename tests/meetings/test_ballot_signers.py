@@ -4,6 +4,7 @@ A CA and trust folder of this module's own, with its CRLs, which the test change
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -80,3 +81,27 @@ async def test_a_caller_without_a_live_session_makes_the_hub_check_no_signature(
     assert (await gov.vote(c, "botruong1", ["agree", "agree"]))["version"] == 1
     assert len(signers) == 1
     assert (await gov.vote(c, "botruong1", ["agree", "other"]))["version"] == 2
+
+
+async def test_a_ballot_whose_member_went_away_is_still_taken_and_answered_the_same_again(
+    gov: Government,
+) -> None:
+    """The request is cancelled while its batch commits (the member's connection dropped): the
+    ballot is written all the same, and sending it again gets the first answer."""
+    cabinet = gov.cabinet
+    c = await opened(cabinet)
+    desk = ballots.desk_of(cabinet.client.server.app)
+    ballot = gov.sign("botruong1", gov.payload(c, "botruong1", ["agree", "agree"]))
+    request = asyncio.create_task(ballots.cast(desk, cabinet.tokens["botruong1"], c["id"], ballot))
+    await asyncio.sleep(0)  # queued
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    url = f"/v1/consultations/{c['id']}/ballots"
+    for _ in range(100):
+        if await cabinet.db.fetchval("SELECT count(*) FROM consultation_ballots"):
+            break
+        await asyncio.sleep(0.05)
+    again = await cabinet.call("POST", url, "botruong1", 200, json=ballot)
+    stored = await cabinet.db.fetchrow("SELECT id, version FROM consultation_ballots")
+    assert again["ballot_id"] == str(stored["id"]) and again["version"] == stored["version"] == 1
