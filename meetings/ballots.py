@@ -7,24 +7,25 @@ ballot costs one signature check, done while the batch before it commits). A bal
 session the hub has not seen live lately has its signature checked by its batch, once the
 session is known: a caller with a dead or invented token makes the hub check no signature. The
 rest is done by the hub process's `BallotDesk`, a group commit: the ballots that arrive at about
-the same moment are checked, decided and written together, and each caller is answered once
-what was written has committed (a 2xx still means committed). Nothing
-waits on purpose: a batch is whatever queued while the batches before it were committing, so a
-lone ballot commits at once and a crowd shares commits.
+the same moment are checked, decided and written together, and each caller is answered once what
+was written has committed (a 2xx still means committed). Nothing waits on purpose: a batch is
+whatever queued while the batches before it were committing, so a lone ballot commits at once
+and a crowd shares commits.
 
 A batch costs two statements, each its own transaction (no BEGIN or COMMIT of their own: the
-round trips, with the event loop busy with the next batch's requests between them, were most
-of a batch's time). The first reads for every ballot who sent it (the live session behind the
+round trips, with the event loop busy with the next batch's requests between them, were most of
+a batch's time). The first reads for every ballot who sent it (the live session behind the
 token), its consultation with its rules, the member's registered certificates, their last
 version and an earlier ballot with the same payload; the signatures not checked yet are checked
-for the ballots sent in a live session. Each ballot is then checked and decided as if alone, in the order a lone request would be answered (401 for no live session, then what the
-request found wrong, then what the signature check found, then the consultation): a refusal
-changes nothing and fails no neighbour, and the same payload again gets the first answer. The
-new versions get their receipts under one seal of the axis over a Merkle root
-(meetings.tally.seal_receipts) and the second statement writes them with their audit entries,
-only where the consultation is still open before its deadline, taking it FOR SHARE: a close,
-which takes it FOR UPDATE, waits for the statement, and a statement waiting for a close finds
-it closed and writes nothing, so that its ballots are decided again (and refused as late).
+for the ballots sent in a live session. Each ballot is then checked and decided as if alone, in
+the order a lone request would be answered (401 for no live session, then what the request found
+wrong, then what the signature check found, then the consultation): a refusal changes nothing
+and fails no neighbour, and the same payload again gets the first answer. The new versions get
+their receipts under one seal of the axis over a Merkle root (meetings.tally.seal_receipts) and
+the second statement writes them with their audit entries, only where the consultation is still
+open before its deadline, taking it FOR SHARE: a close, which takes it FOR UPDATE, waits for the
+statement, and a statement waiting for a close finds it closed and writes nothing, so that its
+ballots are decided again (and refused as late).
 
 A member's two ballots never share a batch (the later one waits for the next). Two batches
 writing the same member's next version (two hub processes) meet on the table's UNIQUE
