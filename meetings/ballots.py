@@ -416,14 +416,13 @@ class BallotDesk:
                 [b.cid for b in batch],
                 [b.sha256 for b in batch],
             )
-            for ballot, row in zip(batch, rows, strict=True):
-                if row["id"] is not None:
-                    self._saw_live(ballot.session_key)
-                    if ballot.problem is None and ballot.signer is None:
-                        ballot.signer = _signer(self, ballot)
             now = datetime.now(UTC)
             taken: set[tuple[uuid.UUID | None, uuid.UUID]] = set()
             for n, (ballot, row) in enumerate(zip(batch, rows, strict=True)):
+                if row["id"] is not None:  # a live session: its signature, if not checked yet
+                    self._saw_live(ballot.session_key)
+                    if ballot.problem is None and ballot.signer is None:
+                        ballot.signer = _signer(self, ballot)
                 try:
                     decided = _decide(ballot, row, now)
                 except ax.AxisError as exc:
